@@ -1,0 +1,135 @@
+"""Backoffice configuration, read only from environment variables.
+
+Pick a configuration with ``BACKOFFICE_ENV`` (``production`` | ``development`` | ``testing``).
+The default is ``production`` so that a forgotten variable never loosens anything; the
+development scripts set ``development`` explicitly. In development a ``.env`` file beside
+this one is read first (it never overrides variables that are already set).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEV_SECRET_KEY = "development-only-not-secret"  # noqa: S105 - a marker production refuses
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+class Config:
+    """Settings shared by every environment. Each value can be set by the variable of the
+    same name; see README.md for the table."""
+
+    ENV_NAME = "production"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = env_str("SECRET_KEY")
+        # None means "SQLite file in the instance folder", resolved by create_app because
+        # only the app knows its instance path.
+        self.DATABASE_URL = env_str("DATABASE_URL")
+        self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", 5)
+        self.DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 10)
+        self.DB_POOL_RECYCLE = env_int("DB_POOL_RECYCLE", 1800)
+        self.DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10)
+        self.DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5)
+        # Milliseconds; 0 turns it off. Long CLI work (seeding, backups) sets its own.
+        self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30000)
+        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+
+    def validate(self) -> None:
+        """Raise ConfigError for settings this environment must not run with."""
+        if not self.SECRET_KEY or self.SECRET_KEY == DEV_SECRET_KEY or len(self.SECRET_KEY) < 32:
+            raise ConfigError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in "
+                'production, e.g. python -c "import secrets; print(secrets.token_hex(32))"'
+            )
+
+
+class ProductionConfig(Config):
+    pass
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEBUG = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = self.SECRET_KEY or DEV_SECRET_KEY
+
+    def validate(self) -> None:
+        return None
+
+
+class TestingConfig(DevelopmentConfig):
+    ENV_NAME = "testing"
+    DEBUG = False
+    TESTING = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 60000)
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def load_dotenv_for_development() -> None:
+    """Read .env in development only: production takes its settings from the process
+    environment so that a stray file on a server cannot change them."""
+    if os.environ.get("BACKOFFICE_ENV", "production") != "development":
+        return
+    dotenv = BASE_DIR / ".env"
+    if dotenv.exists():
+        from dotenv import load_dotenv
+
+        load_dotenv(dotenv, override=False)
+
+
+def get_config(name: str | None = None) -> Config:
+    """Build the configuration object for ``name`` (default: ``BACKOFFICE_ENV``)."""
+    load_dotenv_for_development()
+    name = name or os.environ.get("BACKOFFICE_ENV", "production")
+    try:
+        cls = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(
+            f"BACKOFFICE_ENV must be one of {', '.join(CONFIGS)}, got {name!r}"
+        ) from None
+    return cls()

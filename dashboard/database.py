@@ -1,0 +1,124 @@
+"""How Backoffice connects: URL normalisation, engine options, SQLite behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from config import Config, ConfigError
+
+# Query parameters that Prisma reads from its DATABASE_URL but libpq rejects; dropping them
+# lets Backoffice use the seed application's own URL unchanged.
+PRISMA_ONLY_PARAMS = ("schema", "connection_limit", "pool_timeout", "pgbouncer", "socket_timeout")
+
+
+def resolve_database_url(raw: str | None, instance_path: str) -> URL:
+    """Turn ``DATABASE_URL`` into a SQLAlchemy URL, or raise ConfigError saying what is wrong.
+
+    No value means a SQLite file in the instance folder (the embedded default).
+    """
+    if raw is None:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return make_url(f"sqlite:///{Path(instance_path) / 'backoffice.sqlite3'}")
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        url = make_url(raw)
+    except Exception:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL; expected e.g. "
+            "postgresql://user:password@host:5432/dbname or sqlite:///path/to/file.sqlite3"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in ("postgresql", "sqlite"):
+        raise ConfigError(
+            f"DATABASE_URL uses {backend!r}; Backoffice supports postgresql and sqlite"
+        )
+    if backend == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg2")
+        schema = url.query.get("schema")
+        url = url.difference_update_query(PRISMA_ONLY_PARAMS)
+        if schema and schema != "public":
+            url = url.update_query_dict({"options": f"-c search_path={schema}"})
+    return url
+
+
+def engine_options(config: Config, url: URL) -> dict[str, Any]:
+    """Pool and connection settings for ``url`` from the configuration."""
+    if url.get_backend_name() == "sqlite":
+        # A 30 s busy timeout keeps a second process (the CLI beside the server) from
+        # failing at once with "database is locked".
+        return {"connect_args": {"timeout": 30}}
+    options = []
+    if config.DB_STATEMENT_TIMEOUT_MS > 0:
+        options.append(f"-c statement_timeout={config.DB_STATEMENT_TIMEOUT_MS}")
+    connect_args: dict[str, Any] = {
+        "connect_timeout": config.DB_CONNECT_TIMEOUT,
+        "application_name": "backoffice",
+    }
+    if options:
+        # A search_path given through the URL (Prisma's ?schema=) must be kept.
+        existing = url.query.get("options")
+        connect_args["options"] = " ".join([existing, *options] if existing else options)
+    return {
+        "pool_pre_ping": True,
+        "pool_size": config.DB_POOL_SIZE,
+        "max_overflow": config.DB_MAX_OVERFLOW,
+        "pool_recycle": config.DB_POOL_RECYCLE,
+        "pool_timeout": config.DB_POOL_TIMEOUT,
+        "connect_args": connect_args,
+    }
+
+
+def configure_sqlite_engine(engine: sa.Engine) -> None:
+    """Give SQLite the behaviour the schema relies on.
+
+    Foreign keys are off by default in SQLite, so ON DELETE CASCADE/SET NULL/RESTRICT would
+    silently not happen. pysqlite also defers BEGIN until the first write, which breaks
+    SAVEPOINT handling; SQLAlchemy's documented recipe takes BEGIN over.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def describe_url(url: URL | str) -> str:
+    """The URL with its password hidden, for messages."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except Exception:
+            return "<unparseable DATABASE_URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def register_error_handlers(app: Any) -> None:
+    """A lost database is a 503 page that says so, not a traceback."""
+    from flask import render_template_string
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def _database_unavailable(exc: sa.exc.OperationalError) -> tuple[str, int]:
+        app.logger.error("database unavailable: %s", str(exc.orig).splitlines()[0])
+        return (
+            render_template_string(
+                "<!doctype html><title>Database unavailable</title>"
+                "<h1>Database unavailable</h1><p>Backoffice cannot reach its database right "
+                "now. Try again in a minute; if it persists, tell whoever is on call.</p>"
+            ),
+            503,
+        )

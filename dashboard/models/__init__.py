@@ -1,0 +1,53 @@
+"""All models, imported here so that the metadata is complete wherever one is used."""
+
+from dashboard.models.base import Base, cuid, utcnow
+from dashboard.models.billing import (
+    PaymentHistory,
+    StripeCustomer,
+    StripePrice,
+    StripeProduct,
+    UserSubscription,
+)
+from dashboard.models.posts import BlogPost
+from dashboard.models.users import (
+    Account,
+    MembershipStatus,
+    Session,
+    User,
+    UserRole,
+    VerificationToken,
+)
+
+# The tables the seed application's Prisma schema owns. Backoffice may only add nullable or
+# defaulted columns to these; everything else it needs lives in tables of its own.
+SHARED_TABLES = (
+    "User",
+    "Account",
+    "Session",
+    "VerificationToken",
+    "BlogPost",
+    "StripeProduct",
+    "StripePrice",
+    "StripeCustomer",
+    "UserSubscription",
+    "PaymentHistory",
+)
+
+__all__ = [
+    "SHARED_TABLES",
+    "Account",
+    "Base",
+    "BlogPost",
+    "MembershipStatus",
+    "PaymentHistory",
+    "Session",
+    "StripeCustomer",
+    "StripePrice",
+    "StripeProduct",
+    "User",
+    "UserRole",
+    "UserSubscription",
+    "VerificationToken",
+    "cuid",
+    "utcnow",
+]

@@ -1,0 +1,56 @@
+"""Blog posts (schema.prisma: BlogPost, whose columns are snake_case through @map)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dashboard.models.base import Base, Timestamp, cuid, foreign_key, unique_index, utcnow
+
+if TYPE_CHECKING:
+    from dashboard.models.users import User
+
+
+class BlogPost(Base):
+    __tablename__ = "BlogPost"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("id", name="BlogPost_pkey"),
+        unique_index("BlogPost", "slug"),
+    )
+
+    id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)
+    user_id: Mapped[str] = mapped_column(
+        "user_id", sa.Text, foreign_key("User.id", ondelete="CASCADE"), nullable=False
+    )
+    title: Mapped[str] = mapped_column("title", sa.Text, nullable=False)
+    content: Mapped[str] = mapped_column("content", sa.Text, nullable=False)
+    original_text: Mapped[str] = mapped_column("original_text", sa.Text, nullable=False)
+    image_url: Mapped[str | None] = mapped_column("image_url", sa.Text)
+    image_prompt: Mapped[str | None] = mapped_column("image_prompt", sa.Text)
+    tokens_used: Mapped[int] = mapped_column(
+        "tokens_used", sa.Integer, nullable=False, default=1, server_default=sa.text("1")
+    )
+    character_count: Mapped[int] = mapped_column("character_count", sa.Integer, nullable=False)
+    slug: Mapped[str | None] = mapped_column("slug", sa.Text)
+    is_published: Mapped[bool] = mapped_column(
+        "is_published", sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    published_at: Mapped[datetime | None] = mapped_column("published_at", Timestamp)
+    created_at: Mapped[datetime] = mapped_column(
+        "created_at",
+        Timestamp,
+        nullable=False,
+        default=utcnow,
+        server_default=sa.text("CURRENT_TIMESTAMP"),
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        "updated_at", Timestamp, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    user: Mapped[User] = relationship(back_populates="blog_posts")
+
+    def __str__(self) -> str:
+        return self.title

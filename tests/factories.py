@@ -1,0 +1,137 @@
+"""Small row factories: each adds a valid row to the session, flushes, and returns it.
+Keyword arguments override any column."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+from dashboard.extensions import db
+from dashboard.models import (
+    Account,
+    BlogPost,
+    PaymentHistory,
+    Session,
+    StripeCustomer,
+    StripePrice,
+    StripeProduct,
+    User,
+    UserSubscription,
+    utcnow,
+)
+
+_sequence = itertools.count(1)
+
+
+def _add(row: Any) -> Any:
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def make_user(**overrides: Any) -> User:
+    number = next(_sequence)
+    values: dict[str, Any] = {"email": f"user{number}@example.com", "name": f"User {number}"}
+    values.update(overrides)
+    return _add(User(**values))
+
+
+def make_product(**overrides: Any) -> StripeProduct:
+    number = next(_sequence)
+    values: dict[str, Any] = {"id": f"prod_test{number}", "name": f"Plan {number}", "tokens": 10}
+    values.update(overrides)
+    return _add(StripeProduct(**values))
+
+
+def make_price(product: StripeProduct | None = None, **overrides: Any) -> StripePrice:
+    number = next(_sequence)
+    product = product or make_product()
+    values: dict[str, Any] = {
+        "id": f"price_test{number}",
+        "product_id": product.id,
+        "unit_amount": 900,
+        "currency": "usd",
+        "interval": "month",
+        "interval_count": 1,
+        "type": "recurring",
+    }
+    values.update(overrides)
+    return _add(StripePrice(**values))
+
+
+def make_customer(user: User, **overrides: Any) -> StripeCustomer:
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "stripe_customer_id": f"cus_test{next(_sequence)}",
+    }
+    values.update(overrides)
+    return _add(StripeCustomer(**values))
+
+
+def make_subscription(
+    user: User, price: StripePrice | None = None, **overrides: Any
+) -> UserSubscription:
+    price = price or make_price()
+    now = utcnow()
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "stripe_subscription_id": f"sub_test{next(_sequence)}",
+        "stripe_product_id": price.product_id,
+        "stripe_price_id": price.id,
+        "status": "active",
+        "current_period_start": now - timedelta(days=3),
+        "current_period_end": now + timedelta(days=27),
+    }
+    values.update(overrides)
+    return _add(UserSubscription(**values))
+
+
+def make_payment(user: User, **overrides: Any) -> PaymentHistory:
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "stripe_payment_intent_id": f"pi_test{next(_sequence)}",
+        "amount": 900,
+        "currency": "usd",
+        "status": "succeeded",
+    }
+    values.update(overrides)
+    return _add(PaymentHistory(**values))
+
+
+def make_account(user: User, **overrides: Any) -> Account:
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "type": "oauth",
+        "provider": "google",
+        "provider_account_id": str(next(_sequence)),
+        "access_token": "ya29.secret-access",
+        "refresh_token": "1//secret-refresh",
+        "id_token": "eyJ.secret-id",
+    }
+    values.update(overrides)
+    return _add(Account(**values))
+
+
+def make_session(user: User, **overrides: Any) -> Session:
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "session_token": f"secret-session-{next(_sequence)}",
+        "expires": utcnow() + timedelta(days=30),
+    }
+    values.update(overrides)
+    return _add(Session(**values))
+
+
+def make_post(user: User, **overrides: Any) -> BlogPost:
+    number = next(_sequence)
+    original = overrides.pop("original_text", f"Original text number {number}.")
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "title": f"Post {number}",
+        "content": "## Hello\n\nBody.",
+        "original_text": original,
+        "character_count": len(original),
+    }
+    values.update(overrides)
+    return _add(BlogPost(**values))
