@@ -67,6 +67,10 @@ class Config:
         # Milliseconds; 0 turns it off. Long CLI work (seeding, backups) sets its own.
         self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30000)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        # Background jobs: RQ on Redis when REDIS_URL is set, else a thread of the web process.
+        self.REDIS_URL = env_str("REDIS_URL")
+        self.JOB_RUNNER = env_str("JOB_RUNNER")  # rq | thread | inline; None = decide
+        self.JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600)
 
     def validate(self) -> None:
         """Raise ConfigError for settings this environment must not run with."""
@@ -101,6 +105,7 @@ class TestingConfig(DevelopmentConfig):
     def __init__(self) -> None:
         super().__init__()
         self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 60000)
+        self.JOB_RUNNER = "inline"
 
 
 CONFIGS: dict[str, type[Config]] = {

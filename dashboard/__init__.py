@@ -33,7 +33,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     (``BACKOFFICE_ENV`` in it picks the environment). Raises ``config.ConfigError`` when a
     setting is missing or wrong.
     """
-    from dashboard import cli, database, health
+    from dashboard import cli, database, health, jobs
     from dashboard.extensions import db, migrate
 
     cli.install_error_handler()
@@ -59,6 +59,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         render_as_batch=url.get_backend_name() == "sqlite",
     )
 
+    jobs.init_app(app)
     app.register_blueprint(health.bp)
     cli.register(app)
     database.register_error_handlers(app)

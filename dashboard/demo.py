@@ -281,6 +281,19 @@ class DemoGenerator:
                 "createdAt",
             ),
         )
+        ledger = Table(
+            "bo_token_ledger",
+            (
+                "user_id",
+                "delta",
+                "balance_after",
+                "kind",
+                "reason",
+                "expires_at",
+                "actor_label",
+                "created_at",
+            ),
+        )
         posts = Table(
             "BlogPost",
             (
@@ -357,6 +370,20 @@ class DemoGenerator:
                     created,
                 )
             )
+            if balance:
+                # The ledger explains every balance, so `flask tokens check` is clean.
+                ledger.rows.append(
+                    (
+                        user_id,
+                        balance,
+                        balance,
+                        "OPENING_BALANCE",
+                        "Demo opening balance",
+                        expires,
+                        "seed-demo",
+                        created,
+                    )
+                )
 
             provider_roll = rng.random()
             if provider_roll < 0.85:
@@ -394,7 +421,17 @@ class DemoGenerator:
                 )
             if forced in (3, 4) or rng.random() < 0.03:
                 self._posts(posts, user_id, created, published=forced == 3 or rng.random() < 0.6)
-        return [users, accounts, sessions, tokens, customers, subscriptions, payments, posts]
+        return [
+            users,
+            ledger,
+            accounts,
+            sessions,
+            tokens,
+            customers,
+            subscriptions,
+            payments,
+            posts,
+        ]
 
     def _billing(
         self,

@@ -1,5 +1,6 @@
 """All models, imported here so that the metadata is complete wherever one is used."""
 
+from dashboard.models.audit import AuditLog
 from dashboard.models.base import Base, cuid, utcnow
 from dashboard.models.billing import (
     PaymentHistory,
@@ -8,7 +9,10 @@ from dashboard.models.billing import (
     StripeProduct,
     UserSubscription,
 )
+from dashboard.models.jobs import Job, JobStatus
 from dashboard.models.posts import BlogPost
+from dashboard.models.staff import STAFF_ROLE_RANK, StaffAccount, StaffRole
+from dashboard.models.tokens import LedgerKind, TokenLedgerEntry
 from dashboard.models.users import (
     Account,
     MembershipStatus,
@@ -35,7 +39,15 @@ SHARED_TABLES = (
 
 __all__ = [
     "SHARED_TABLES",
+    "STAFF_ROLE_RANK",
     "Account",
+    "AuditLog",
+    "Job",
+    "JobStatus",
+    "LedgerKind",
+    "StaffAccount",
+    "StaffRole",
+    "TokenLedgerEntry",
     "Base",
     "BlogPost",
     "MembershipStatus",

@@ -1,0 +1,191 @@
+"""Background jobs: a row in ``bo_job`` for every piece of long work, run after commit.
+
+Where jobs run (``JOB_RUNNER``):
+- ``rq``: on RQ workers through Redis (``REDIS_URL``); the production setting.
+- ``thread``: in a background thread of the web process; the embedded default, so the
+  first README command needs no Redis.
+- ``inline``: collected and run by ``run_pending_jobs()``; for tests and CLI commands that
+  want the result before they exit.
+
+A job kind is a function ``handler(job_id: str) -> dict | None`` registered with
+``@job_handler("kind")``; it re-reads what it needs by id and calls a service. Whatever ran
+it, ``execute_job`` records start, progress, result and error on the row.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from dashboard.extensions import db
+from dashboard.models import Job, JobStatus, utcnow
+from dashboard.services.actor import Actor
+
+JobHandler = Callable[[str], "dict[str, Any] | None"]
+JOB_HANDLERS: dict[str, JobHandler] = {}
+_PENDING_KEY = "backoffice_pending_jobs"
+
+
+def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
+    """Register ``fn`` as the handler of jobs of ``kind``."""
+
+    def register(fn: JobHandler) -> JobHandler:
+        JOB_HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def job_create(
+    *,
+    kind: str,
+    actor: Actor,
+    params: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    subject_user_id: str | None = None,
+) -> Job:
+    """Add a queued job to the current transaction; it is dispatched once that commits."""
+    job = Job(
+        kind=kind, params=params, idempotency_key=idempotency_key,
+        subject_user_id=subject_user_id, requested_by_label=actor.label,
+        requested_by_staff_id=actor.staff_id, status=JobStatus.QUEUED,
+    )
+    db.session.add(job)
+    db.session.flush()
+    db.session.info.setdefault(_PENDING_KEY, []).append(job.id)
+    return job
+
+
+def _after_commit(session: sa.orm.Session) -> None:
+    job_ids = session.info.pop(_PENDING_KEY, [])
+    if job_ids:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        for job_id in job_ids:
+            dispatch(app, job_id)
+
+
+def _after_rollback(session: sa.orm.Session, previous_transaction: object) -> None:
+    if previous_transaction is None or getattr(previous_transaction, "parent", None) is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
+def dispatch(app: Flask, job_id: str) -> None:
+    runner = app.config.get("JOB_RUNNER", "thread")
+    if runner == "rq":
+        from rq import Queue
+
+        Queue(connection=redis_connection(app)).enqueue(
+            "dashboard.jobs.run_job", job_id, job_timeout=app.config.get("JOB_TIMEOUT", 3600)
+        )
+    elif runner == "inline":
+        app.extensions.setdefault("inline_jobs", []).append(job_id)
+    else:
+        thread = threading.Thread(
+            target=_run_in_thread, args=(app, job_id), name=f"job-{job_id}", daemon=True
+        )
+        thread.start()
+        app.extensions.setdefault("job_threads", []).append(thread)
+
+
+def redis_connection(app: Flask) -> Any:
+    from redis import Redis
+
+    return Redis.from_url(app.config["REDIS_URL"])
+
+
+def _run_in_thread(app: Flask, job_id: str) -> None:
+    with app.app_context():
+        execute_job(job_id)
+        db.session.remove()
+
+
+def run_pending_jobs(app: Flask | None = None) -> list[str]:
+    """Run the jobs the ``inline`` runner collected, oldest first; return their ids."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    done = []
+    queue = app.extensions.setdefault("inline_jobs", [])
+    while queue:
+        job_id = queue.pop(0)
+        execute_job(job_id)
+        done.append(job_id)
+    return done
+
+
+_worker_app: Flask | None = None
+
+
+def run_job(job_id: str) -> None:
+    """RQ's entry point: one app per worker process, one app context per job."""
+    global _worker_app
+    if _worker_app is None:
+        from dashboard import create_app
+
+        _worker_app = create_app()
+    with _worker_app.app_context():
+        execute_job(job_id)
+        db.session.remove()
+
+
+def job_progress(job_id: str, percent: int, message: str | None = None) -> None:
+    """Record progress in its own short transaction, so pages see it while the job runs."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(Job).where(Job.id == job_id)
+            .values(progress=max(0, min(100, percent)), progress_message=message,
+                    updated_at=utcnow())
+        )
+
+
+def execute_job(job_id: str) -> None:
+    """Run one job by id and record how it went. A job that is not queued (already run,
+    or run by another worker) is left alone."""
+    claimed = db.session.execute(
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.RUNNING, started_at=utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return
+    job = db.session.get(Job, job_id)
+    handler = JOB_HANDLERS.get(job.kind)
+    try:
+        if handler is None:
+            raise RuntimeError(f"no handler for job kind {job.kind!r}")
+        result = handler(job_id)
+    except Exception as exc:  # the job's failure is recorded, never lost in a log
+        db.session.rollback()
+        current_app.logger.error("job %s (%s) failed:\n%s", job_id, job.kind,
+                                 traceback.format_exc())
+        _finish(job_id, JobStatus.FAILED, error=str(exc) or exc.__class__.__name__)
+        return
+    _finish(job_id, JobStatus.SUCCEEDED, result=result)
+
+
+def _finish(job_id: str, status: JobStatus, *, result: dict | None = None,
+            error: str | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "updated_at": utcnow(),
+                              "error": error}
+    if status is JobStatus.SUCCEEDED:
+        values["progress"] = 100
+        values["result"] = result
+    db.session.execute(
+        sa.update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def init_app(app: Flask) -> None:
+    """Dispatch jobs when the transaction that created them commits."""
+    if app.config.get("JOB_RUNNER") is None:
+        app.config["JOB_RUNNER"] = "rq" if app.config.get("REDIS_URL") else "thread"
+    if not sa.event.contains(sa.orm.Session, "after_commit", _after_commit):
+        sa.event.listen(sa.orm.Session, "after_commit", _after_commit)
+        sa.event.listen(sa.orm.Session, "after_soft_rollback", _after_rollback)

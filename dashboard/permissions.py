@@ -1,0 +1,139 @@
+"""The permission matrix: what each staff role may do. Enforced on the server by every
+door (views, actions, exports, FK lookups, custom pages, tools); anything not granted here
+is denied.
+
+Two kinds of grant:
+- model operations: ``can(role, "User", "edit")`` for view / create / edit / delete / export;
+- named tools: ``can(role, "ban")`` for actions that are not plain model edits.
+Field-level limits (which columns a role sees or edits) are in ``VISIBLE_FIELDS`` and
+``EDITABLE_FIELDS``; a role absent there sees / edits what the view allows.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dashboard.models import StaffRole
+
+
+class Op(StrEnum):
+    VIEW = "view"
+    CREATE = "create"
+    EDIT = "edit"
+    DELETE = "delete"
+    EXPORT = "export"
+
+
+class Tool(StrEnum):
+    BAN = "ban"  # ban and unban
+    ADJUST_TOKENS = "adjust_tokens"
+    REVOKE_SESSIONS = "revoke_sessions"
+    RESYNC_STRIPE = "resync_stripe"
+    GENERATE_POST = "generate_post"
+    PUBLISH_POST = "publish_post"
+    EXPORT = "export"
+    MANAGE_STAFF = "manage_staff"
+    CHANGE_ROLE = "change_role"  # edit User.role directly (with a reason)
+    REPLAY_WEBHOOKS = "replay_webhooks"
+    VIEW_DASHBOARD = "view_dashboard"
+
+
+MODELS = (
+    "User", "StaffAccount", "Account", "Session", "VerificationToken", "StripeProduct",
+    "StripePrice", "StripeCustomer", "UserSubscription", "PaymentHistory", "BlogPost",
+    "AuditLog", "TokenLedgerEntry", "Job", "StripeEvent",
+)
+ALL_OPS = frozenset(Op)
+READ = frozenset({Op.VIEW})
+
+MODEL_GRANTS: dict[StaffRole, dict[str, frozenset[Op]]] = {
+    StaffRole.ADMIN: {model: ALL_OPS for model in MODELS},
+    StaffRole.SUPPORT: {
+        "User": frozenset({Op.VIEW, Op.EDIT}),
+        "StripeCustomer": READ,
+        "UserSubscription": READ,
+        "PaymentHistory": READ,
+        "Account": READ,
+        "Session": READ,
+        "BlogPost": READ,
+        "AuditLog": READ,
+        "TokenLedgerEntry": READ,
+        "StripeProduct": READ,
+        "StripePrice": READ,
+    },
+    StaffRole.EDITOR: {
+        "User": READ,
+        "BlogPost": frozenset({Op.VIEW, Op.CREATE, Op.EDIT, Op.DELETE}),
+        "Job": READ,
+    },
+}
+
+TOOL_GRANTS: dict[StaffRole, frozenset[Tool]] = {
+    StaffRole.ADMIN: frozenset(Tool),
+    StaffRole.SUPPORT: frozenset({
+        Tool.BAN, Tool.ADJUST_TOKENS, Tool.REVOKE_SESSIONS, Tool.VIEW_DASHBOARD,
+    }),
+    StaffRole.EDITOR: frozenset({Tool.GENERATE_POST, Tool.PUBLISH_POST, Tool.VIEW_DASHBOARD}),
+}
+
+# Columns a role may see where it may not see everything (others: the view's allowlist).
+VISIBLE_FIELDS: dict[tuple[StaffRole, str], frozenset[str]] = {
+    (StaffRole.EDITOR, "User"): frozenset({"id", "email", "name"}),
+}
+# Columns a role may change through an edit form (others: the view's form allowlist).
+EDITABLE_FIELDS: dict[tuple[StaffRole, str], frozenset[str]] = {
+    (StaffRole.SUPPORT, "User"): frozenset({"name", "email"}),
+}
+
+
+def _role(role: StaffRole | str | None) -> StaffRole | None:
+    if role is None:
+        return None
+    try:
+        return StaffRole(role)
+    except ValueError:
+        return None
+
+
+def can(role: StaffRole | str | None, subject: str | Tool, op: Op | str | None = None) -> bool:
+    """May ``role`` do ``op`` on model ``subject``, or use tool ``subject`` (op None)?"""
+    staff_role = _role(role)
+    if staff_role is None:
+        return False
+    if op is None:
+        try:
+            return Tool(subject) in TOOL_GRANTS.get(staff_role, frozenset())
+        except ValueError:
+            return False
+    try:
+        wanted = Op(op)
+    except ValueError:
+        return False
+    return wanted in MODEL_GRANTS.get(staff_role, {}).get(str(subject), frozenset())
+
+
+def visible_fields(role: StaffRole | str | None, model: str) -> frozenset[str] | None:
+    """The only columns ``role`` may see on ``model``, or None for "whatever the view lists"."""
+    staff_role = _role(role)
+    return VISIBLE_FIELDS.get((staff_role, model)) if staff_role else frozenset()
+
+
+def editable_fields(role: StaffRole | str | None, model: str) -> frozenset[str] | None:
+    """The only columns ``role`` may edit on ``model``, or None for "the view's form"."""
+    staff_role = _role(role)
+    return EDITABLE_FIELDS.get((staff_role, model)) if staff_role else frozenset()
+
+
+def matrix_rows() -> list[tuple[str, dict[StaffRole, list[str]]]]:
+    """The matrix as rows for the "what can each role do" page."""
+    rows = []
+    for model in MODELS:
+        rows.append((model, {
+            role: [op.value for op in Op if op in MODEL_GRANTS[role].get(model, frozenset())]
+            for role in StaffRole
+        }))
+    for tool in Tool:
+        rows.append((f"tool: {tool.value}", {
+            role: (["yes"] if tool in TOOL_GRANTS[role] else []) for role in StaffRole
+        }))
+    return rows
