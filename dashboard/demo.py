@@ -385,40 +385,15 @@ class DemoGenerator:
                     )
                 )
 
-            provider_roll = rng.random()
-            if provider_roll < 0.85:
-                provider = "google" if provider_roll < 0.6 else "github"
-                account_id = str(10**15 + self._next("provider_account"))
-                accounts.rows.append(
-                    (
-                        self.cuid("account"),
-                        user_id,
-                        "oauth",
-                        provider,
-                        account_id,
-                        f"1//demo-refresh-{rng.getrandbits(64):x}",
-                        f"ya29.demo-access-{rng.getrandbits(96):x}",
-                        int(created.timestamp()) + 3600,
-                        "Bearer",
-                        "openid email profile",
-                        f"eyJdemo.{rng.getrandbits(64):x}",
-                        None,
-                    )
-                )
-            if rng.random() < 0.4:
-                for _ in range(1 + (rng.random() < 0.3)):
-                    sessions.rows.append(
-                        (
-                            self.cuid("session"),
-                            f"{rng.getrandbits(128):032x}",
-                            user_id,
-                            self.as_of + timedelta(days=rng.randrange(-10, 30)),
-                        )
-                    )
-            if verified is None and rng.random() < 0.05:
-                tokens.rows.append(
-                    (email, f"{rng.getrandbits(128):032x}", self.as_of + timedelta(hours=24))
-                )
+            self._identity(
+                accounts,
+                sessions,
+                tokens,
+                user_id=user_id,
+                email=email,
+                created=created,
+                verified=verified,
+            )
             if forced in (3, 4) or rng.random() < 0.03:
                 self._posts(posts, user_id, created, published=forced == 3 or rng.random() < 0.6)
         return [
@@ -432,6 +407,54 @@ class DemoGenerator:
             payments,
             posts,
         ]
+
+    def _identity(
+        self,
+        accounts: Table,
+        sessions: Table,
+        tokens: Table,
+        *,
+        user_id: str,
+        email: str,
+        created: datetime,
+        verified: datetime | None,
+    ) -> None:
+        """NextAuth rows: an OAuth account, live or expired sessions, a pending sign-in."""
+        rng = self.rng
+        provider_roll = rng.random()
+        if provider_roll < 0.85:
+            provider = "google" if provider_roll < 0.6 else "github"
+            account_id = str(10**15 + self._next("provider_account"))
+            accounts.rows.append(
+                (
+                    self.cuid("account"),
+                    user_id,
+                    "oauth",
+                    provider,
+                    account_id,
+                    f"1//demo-refresh-{rng.getrandbits(64):x}",
+                    f"ya29.demo-access-{rng.getrandbits(96):x}",
+                    int(created.timestamp()) + 3600,
+                    "Bearer",
+                    "openid email profile",
+                    f"eyJdemo.{rng.getrandbits(64):x}",
+                    None,
+                )
+            )
+        if rng.random() < 0.4:
+            for _ in range(1 + (rng.random() < 0.3)):
+                sessions.rows.append(
+                    (
+                        self.cuid("session"),
+                        f"{rng.getrandbits(128):032x}",
+                        user_id,
+                        self.as_of + timedelta(days=rng.randrange(-10, 30)),
+                    )
+                )
+        if verified is None and rng.random() < 0.05:
+            tokens.rows.append(
+                (email, f"{rng.getrandbits(128):032x}", self.as_of + timedelta(hours=24))
+            )
 
     def _billing(
         self,
