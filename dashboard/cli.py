@@ -95,13 +95,17 @@ def drop_everything(engine: sa.Engine) -> None:
             for name in enum_names:
                 connection.execute(sa.text(f'DROP TYPE IF EXISTS "{name}" CASCADE'))
             # Backoffice's trigger functions (all named bo_...).
-            functions = connection.execute(
-                sa.text(
-                    "SELECT p.oid::regprocedure::text FROM pg_proc p "
-                    "JOIN pg_namespace n ON n.oid = p.pronamespace "
-                    "WHERE n.nspname = current_schema() AND p.proname LIKE 'bo\\_%'"
+            functions = (
+                connection.execute(
+                    sa.text(
+                        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+                        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "WHERE n.nspname = current_schema() AND p.proname LIKE 'bo\\_%'"
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             for signature in functions:
                 connection.execute(sa.text(f"DROP FUNCTION IF EXISTS {signature} CASCADE"))
 

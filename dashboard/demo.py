@@ -21,6 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.services.membership import derive_user_state
+
 FIRST_NAMES = (
     "Ada Alan Grace Linus Margaret Ken Barbara Dennis Frances Edsger Radia Tim Hedy Donald "
     "Katherine John Mary Guido Anita Bjarne Sophie Yukihiro Lynn Brian Karen Niklaus Shafi "
@@ -96,19 +98,6 @@ def _weighted(options: Sequence[tuple[str, int]]) -> Callable[[random.Random], s
 
 pick_subscription_status = _weighted(SUBSCRIPTION_STATUSES)
 pick_payment_status = _weighted(PAYMENT_STATUSES)
-
-
-def derive_user_state(statuses: Iterable[str]) -> tuple[str, str]:
-    """Role and membership status that a set of Stripe subscription statuses implies
-    (the rule in notes/stripe.md, property 14), for users who are neither ADMIN nor BANNED."""
-    statuses = set(statuses)
-    if statuses & {"active", "trialing"}:
-        return "PREMIUM", "ACTIVE"
-    if statuses & {"past_due", "unpaid"}:
-        return "PREMIUM", "PAST_DUE"
-    if statuses & {"canceled", "incomplete_expired"}:
-        return "USER", "CANCELED"
-    return "USER", "INACTIVE"
 
 
 class DemoGenerator:

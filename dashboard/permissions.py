@@ -39,9 +39,21 @@ class Tool(StrEnum):
 
 
 MODELS = (
-    "User", "StaffAccount", "Account", "Session", "VerificationToken", "StripeProduct",
-    "StripePrice", "StripeCustomer", "UserSubscription", "PaymentHistory", "BlogPost",
-    "AuditLog", "TokenLedgerEntry", "Job", "StripeEvent",
+    "User",
+    "StaffAccount",
+    "Account",
+    "Session",
+    "VerificationToken",
+    "StripeProduct",
+    "StripePrice",
+    "StripeCustomer",
+    "UserSubscription",
+    "PaymentHistory",
+    "BlogPost",
+    "AuditLog",
+    "TokenLedgerEntry",
+    "Job",
+    "StripeEvent",
 )
 ALL_OPS = frozenset(Op)
 READ = frozenset({Op.VIEW})
@@ -70,9 +82,14 @@ MODEL_GRANTS: dict[StaffRole, dict[str, frozenset[Op]]] = {
 
 TOOL_GRANTS: dict[StaffRole, frozenset[Tool]] = {
     StaffRole.ADMIN: frozenset(Tool),
-    StaffRole.SUPPORT: frozenset({
-        Tool.BAN, Tool.ADJUST_TOKENS, Tool.REVOKE_SESSIONS, Tool.VIEW_DASHBOARD,
-    }),
+    StaffRole.SUPPORT: frozenset(
+        {
+            Tool.BAN,
+            Tool.ADJUST_TOKENS,
+            Tool.REVOKE_SESSIONS,
+            Tool.VIEW_DASHBOARD,
+        }
+    ),
     StaffRole.EDITOR: frozenset({Tool.GENERATE_POST, Tool.PUBLISH_POST, Tool.VIEW_DASHBOARD}),
 }
 
@@ -128,12 +145,22 @@ def matrix_rows() -> list[tuple[str, dict[StaffRole, list[str]]]]:
     """The matrix as rows for the "what can each role do" page."""
     rows = []
     for model in MODELS:
-        rows.append((model, {
-            role: [op.value for op in Op if op in MODEL_GRANTS[role].get(model, frozenset())]
-            for role in StaffRole
-        }))
+        rows.append(
+            (
+                model,
+                {
+                    role: [
+                        op.value for op in Op if op in MODEL_GRANTS[role].get(model, frozenset())
+                    ]
+                    for role in StaffRole
+                },
+            )
+        )
     for tool in Tool:
-        rows.append((f"tool: {tool.value}", {
-            role: (["yes"] if tool in TOOL_GRANTS[role] else []) for role in StaffRole
-        }))
+        rows.append(
+            (
+                f"tool: {tool.value}",
+                {role: (["yes"] if tool in TOOL_GRANTS[role] else []) for role in StaffRole},
+            )
+        )
     return rows

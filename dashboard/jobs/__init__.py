@@ -51,9 +51,13 @@ def job_create(
 ) -> Job:
     """Add a queued job to the current transaction; it is dispatched once that commits."""
     job = Job(
-        kind=kind, params=params, idempotency_key=idempotency_key,
-        subject_user_id=subject_user_id, requested_by_label=actor.label,
-        requested_by_staff_id=actor.staff_id, status=JobStatus.QUEUED,
+        kind=kind,
+        params=params,
+        idempotency_key=idempotency_key,
+        subject_user_id=subject_user_id,
+        requested_by_label=actor.label,
+        requested_by_staff_id=actor.staff_id,
+        status=JobStatus.QUEUED,
     )
     db.session.add(job)
     db.session.flush()
@@ -135,9 +139,11 @@ def job_progress(job_id: str, percent: int, message: str | None = None) -> None:
     """Record progress in its own short transaction, so pages see it while the job runs."""
     with db.engine.begin() as connection:
         connection.execute(
-            sa.update(Job).where(Job.id == job_id)
-            .values(progress=max(0, min(100, percent)), progress_message=message,
-                    updated_at=utcnow())
+            sa.update(Job)
+            .where(Job.id == job_id)
+            .values(
+                progress=max(0, min(100, percent)), progress_message=message, updated_at=utcnow()
+            )
         )
 
 
@@ -161,22 +167,30 @@ def execute_job(job_id: str) -> None:
         result = handler(job_id)
     except Exception as exc:  # the job's failure is recorded, never lost in a log
         db.session.rollback()
-        current_app.logger.error("job %s (%s) failed:\n%s", job_id, job.kind,
-                                 traceback.format_exc())
+        current_app.logger.error(
+            "job %s (%s) failed:\n%s", job_id, job.kind, traceback.format_exc()
+        )
         _finish(job_id, JobStatus.FAILED, error=str(exc) or exc.__class__.__name__)
         return
     _finish(job_id, JobStatus.SUCCEEDED, result=result)
 
 
-def _finish(job_id: str, status: JobStatus, *, result: dict | None = None,
-            error: str | None = None) -> None:
-    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "updated_at": utcnow(),
-                              "error": error}
+def _finish(
+    job_id: str, status: JobStatus, *, result: dict | None = None, error: str | None = None
+) -> None:
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": utcnow(),
+        "updated_at": utcnow(),
+        "error": error,
+    }
     if status is JobStatus.SUCCEEDED:
         values["progress"] = 100
         values["result"] = result
     db.session.execute(
-        sa.update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING).values(**values)
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()

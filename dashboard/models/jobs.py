@@ -30,8 +30,13 @@ class Job(Base):
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True, default=cuid)
     kind: Mapped[str] = mapped_column(sa.Text, nullable=False)
     status: Mapped[JobStatus] = mapped_column(
-        sa.Enum(JobStatus, native_enum=False, length=16, create_constraint=False,
-                values_callable=lambda e: [m.value for m in e]),
+        sa.Enum(
+            JobStatus,
+            native_enum=False,
+            length=16,
+            create_constraint=False,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         nullable=False,
         default=JobStatus.QUEUED,
     )

@@ -13,11 +13,24 @@ from dashboard.services.actor import Actor
 
 REDACTED = "[redacted]"
 # Column and attribute names whose values never reach the audit trail.
-SECRET_FIELDS = frozenset({
-    "access_token", "refresh_token", "id_token", "session_token", "sessionToken", "token",
-    "password", "password_hash", "totp_secret", "recovery_code_hashes", "secret",
-    "api_key", "stripe_secret_key", "webhook_secret",
-})
+SECRET_FIELDS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "session_token",
+        "sessionToken",
+        "token",
+        "password",
+        "password_hash",
+        "totp_secret",
+        "recovery_code_hashes",
+        "secret",
+        "api_key",
+        "stripe_secret_key",
+        "webhook_secret",
+    }
+)
 
 
 def _plain(value: Any) -> Any:

@@ -33,9 +33,13 @@ ERR_TOO_LARGE = "The amount is too large (at most {limit:,} tokens at once)."
 MAX_AMOUNT = 1_000_000
 
 # Kinds that add tokens and kinds that remove them; the sign of the delta follows.
-CREDIT_KINDS = frozenset({
-    LedgerKind.GRANT, LedgerKind.SUBSCRIPTION_GRANT, LedgerKind.GENERATION_REFUND,
-})
+CREDIT_KINDS = frozenset(
+    {
+        LedgerKind.GRANT,
+        LedgerKind.SUBSCRIPTION_GRANT,
+        LedgerKind.GENERATION_REFUND,
+    }
+)
 DEBIT_KINDS = frozenset({LedgerKind.DEDUCT, LedgerKind.GENERATION_CHARGE, LedgerKind.EXPIRY})
 _UNSET = object()
 
@@ -65,8 +69,9 @@ def _lock_user(user_id: str) -> User:
 def _ledger_total(user_id: str) -> tuple[int, int]:
     """(number of ledger rows, sum of their deltas) for a user."""
     count, total = db.session.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(TokenLedgerEntry.delta), 0))
-        .where(TokenLedgerEntry.user_id == user_id)
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(TokenLedgerEntry.delta), 0)).where(
+            TokenLedgerEntry.user_id == user_id
+        )
     ).one()
     return count, int(total)
 
@@ -75,11 +80,17 @@ def _ensure_opening_balance(user: User, actor: Actor) -> None:
     """Book a pre-Backoffice balance so that the ledger explains it."""
     count, total = _ledger_total(user.id)
     if count == 0 and user.tokens != 0:
-        db.session.add(TokenLedgerEntry(
-            user_id=user.id, delta=user.tokens, balance_after=user.tokens,
-            kind=LedgerKind.OPENING_BALANCE, reason="Balance before Backoffice's ledger",
-            actor_label=actor.label, actor_staff_id=actor.staff_id,
-        ))
+        db.session.add(
+            TokenLedgerEntry(
+                user_id=user.id,
+                delta=user.tokens,
+                balance_after=user.tokens,
+                kind=LedgerKind.OPENING_BALANCE,
+                reason="Balance before Backoffice's ledger",
+                actor_label=actor.label,
+                actor_staff_id=actor.staff_id,
+            )
+        )
         db.session.flush()
 
 
@@ -113,14 +124,16 @@ def tokens_apply(
     """
     existing = _existing(kind, reference)
     if existing is not None:
-        return TokenChange(existing, existing.balance_after - existing.delta,
-                           existing.balance_after, applied=False)
+        return TokenChange(
+            existing, existing.balance_after - existing.delta, existing.balance_after, applied=False
+        )
     user = _lock_user(user_id)
     # Re-check under the lock: a concurrent twin may have committed meanwhile.
     existing = _existing(kind, reference)
     if existing is not None:
-        return TokenChange(existing, existing.balance_after - existing.delta,
-                           existing.balance_after, applied=False)
+        return TokenChange(
+            existing, existing.balance_after - existing.delta, existing.balance_after, applied=False
+        )
     _ensure_opening_balance(user, actor)
     before = user.tokens
     values: dict[str, object] = {"tokens": User.tokens + delta}
@@ -138,8 +151,14 @@ def tokens_apply(
             ERR_INSUFFICIENT.format(amount=-delta, email=user.email, balance=before)
         )
     entry = TokenLedgerEntry(
-        user_id=user_id, delta=delta, balance_after=after, kind=kind, reason=reason,
-        reference=reference, actor_label=actor.label, actor_staff_id=actor.staff_id,
+        user_id=user_id,
+        delta=delta,
+        balance_after=after,
+        kind=kind,
+        reason=reason,
+        reference=reference,
+        actor_label=actor.label,
+        actor_staff_id=actor.staff_id,
         expires_at=None if expires_at is _UNSET else expires_at,
     )
     db.session.add(entry)
@@ -151,8 +170,12 @@ def tokens_apply(
         }
     if audit:
         audit_record(
-            actor=actor, action=f"tokens.{kind.value.lower()}", target_model="User",
-            target_id=user_id, changes=changes, reason=reason,
+            actor=actor,
+            action=f"tokens.{kind.value.lower()}",
+            target_model="User",
+            target_id=user_id,
+            changes=changes,
+            reason=reason,
             details={"delta": delta, "reference": reference} if reference else {"delta": delta},
         )
     db.session.flush()
@@ -188,8 +211,15 @@ def tokens_grant(
     """
     reason = _validate(amount, reason)
     try:
-        change = tokens_apply(user_id=user_id, delta=amount, kind=kind, reason=reason,
-                              actor=actor, reference=reference, expires_at=expires_at)
+        change = tokens_apply(
+            user_id=user_id,
+            delta=amount,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+            expires_at=expires_at,
+        )
         if commit:
             db.session.commit()
     except Exception:
@@ -215,8 +245,14 @@ def tokens_deduct(
     """
     reason = _validate(amount, reason)
     try:
-        change = tokens_apply(user_id=user_id, delta=-amount, kind=kind, reason=reason,
-                              actor=actor, reference=reference)
+        change = tokens_apply(
+            user_id=user_id,
+            delta=-amount,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+        )
         if commit:
             db.session.commit()
     except Exception:
@@ -273,14 +309,27 @@ def tokens_reconcile(*, actor: Actor, commit: bool = True) -> int:
     return how many were booked. Set-based, so it is fast on an adopted database."""
     has_rows = sa.exists().where(TokenLedgerEntry.user_id == User.id)
     source = sa.select(
-        User.id, User.tokens, User.tokens, sa.literal(LedgerKind.OPENING_BALANCE.value),
-        sa.literal("Balance before Backoffice's ledger"), sa.literal(actor.label),
-        sa.literal(actor.staff_id, sa.Text), sa.literal(utcnow(), TokenLedgerEntry.created_at.type),
+        User.id,
+        User.tokens,
+        User.tokens,
+        sa.literal(LedgerKind.OPENING_BALANCE.value),
+        sa.literal("Balance before Backoffice's ledger"),
+        sa.literal(actor.label),
+        sa.literal(actor.staff_id, sa.Text),
+        sa.literal(utcnow(), TokenLedgerEntry.created_at.type),
     ).where(User.tokens != 0, ~has_rows)
     result = db.session.execute(
         sa.insert(TokenLedgerEntry).from_select(
-            ["user_id", "delta", "balance_after", "kind", "reason", "actor_label",
-             "actor_staff_id", "created_at"],
+            [
+                "user_id",
+                "delta",
+                "balance_after",
+                "kind",
+                "reason",
+                "actor_label",
+                "actor_staff_id",
+                "created_at",
+            ],
             source,
         )
     )

@@ -1,0 +1,97 @@
+"""How a user's subscriptions map to their role, membership status and plan.
+
+The one rule (notes/stripe.md, property 14), used by the Stripe sync after every
+subscription change and by unban:
+- any subscription ``active`` or ``trialing``   -> PREMIUM, ACTIVE
+- else any ``past_due`` or ``unpaid``           -> PREMIUM, PAST_DUE (grace period)
+- else any ``canceled`` / ``incomplete_expired`` -> USER, CANCELED
+- no subscription at all (or only others)       -> USER, INACTIVE
+ADMIN and BANNED users are set by people and are never changed by this rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from dashboard.extensions import db
+from dashboard.models import MembershipStatus, User, UserRole, UserSubscription
+from dashboard.services.actor import Actor
+from dashboard.services.audit import audit_record, changes_between
+
+LIVE_STATUSES = ("active", "trialing")
+GRACE_STATUSES = ("past_due", "unpaid")
+ENDED_STATUSES = ("canceled", "incomplete_expired")
+PROTECTED_ROLES = (UserRole.ADMIN, UserRole.BANNED)
+
+
+def derive_user_state(statuses: Iterable[str]) -> tuple[str, str]:
+    """Role and membership status implied by a set of Stripe subscription statuses."""
+    found = set(statuses)
+    if found & set(LIVE_STATUSES):
+        return UserRole.PREMIUM.value, MembershipStatus.ACTIVE.value
+    if found & set(GRACE_STATUSES):
+        return UserRole.PREMIUM.value, MembershipStatus.PAST_DUE.value
+    if found & set(ENDED_STATUSES):
+        return UserRole.USER.value, MembershipStatus.CANCELED.value
+    return UserRole.USER.value, MembershipStatus.INACTIVE.value
+
+
+@dataclass(frozen=True)
+class MembershipState:
+    role: UserRole
+    membership_status: MembershipStatus
+    stripe_product_id: str | None
+
+
+def membership_state_for(user_id: str) -> MembershipState:
+    """What the user's stored subscriptions say their role, status and plan should be
+    (ignoring whether they are ADMIN or BANNED)."""
+    rows = db.session.execute(
+        sa.select(UserSubscription.status, UserSubscription.stripe_product_id)
+        .where(UserSubscription.user_id == user_id)
+        .order_by(UserSubscription.current_period_end.desc())
+    ).all()
+    role, status = derive_user_state(row.status for row in rows)
+    product = None
+    for wanted in (LIVE_STATUSES, GRACE_STATUSES):
+        product = next((row.stripe_product_id for row in rows if row.status in wanted), None)
+        if product:
+            break
+    return MembershipState(UserRole(role), MembershipStatus(status), product)
+
+
+def membership_recompute(*, user_id: str, actor: Actor) -> dict[str, dict[str, object]]:
+    """Apply ``membership_state_for`` to the user in the caller's transaction (no commit)
+    and audit what changed. ADMIN and BANNED users are left untouched. Returns the changes
+    (empty when nothing changed)."""
+    user = db.session.get(User, user_id, with_for_update=True)
+    if user is None or user.role in PROTECTED_ROLES:
+        return {}
+    state = membership_state_for(user_id)
+    before = {
+        "role": user.role,
+        "membershipStatus": user.membership_status,
+        "stripeProductId": user.stripe_product_id,
+    }
+    after = {
+        "role": state.role,
+        "membershipStatus": state.membership_status,
+        "stripeProductId": state.stripe_product_id,
+    }
+    changes = changes_between(before, after)
+    if changes:
+        user.role = state.role
+        user.membership_status = state.membership_status
+        user.stripe_product_id = state.stripe_product_id
+        audit_record(
+            actor=actor,
+            action="user.membership_recompute",
+            target_model="User",
+            target_id=user_id,
+            changes=changes,
+        )
+        db.session.flush()
+    return changes
