@@ -72,6 +72,10 @@ class Config:
         self.LOG_FORMAT = env_str("LOG_FORMAT", "text")
         if self.LOG_FORMAT not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
+        # Backups: where `flask backup create` writes (None = instance/backups), and where
+        # PostgreSQL's pg_dump/pg_restore live when the ones on PATH are older than the server.
+        self.BACKUP_DIR = env_str("BACKUP_DIR")
+        self.PG_BIN_DIR = env_str("PG_BIN_DIR")
         # Background jobs: RQ on Redis when REDIS_URL is set, else a thread of the web process.
         self.REDIS_URL = env_str("REDIS_URL")
         self.JOB_RUNNER = env_str("JOB_RUNNER")  # rq | thread | inline; None = decide

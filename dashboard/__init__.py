@@ -35,6 +35,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     """
     from dashboard import cli, database, health, jobs, observability
     from dashboard.extensions import db, migrate
+    from dashboard.ops import cli as ops_cli
 
     cli.install_error_handler()
     settings = _build_config(config)
@@ -63,5 +64,6 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     app.register_blueprint(health.bp)
     cli.register(app)
+    ops_cli.register_cli(app)
     database.register_error_handlers(app)
     return app
