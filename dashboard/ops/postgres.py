@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -183,19 +184,20 @@ def run_tool(
 def _table_reporter(
     pattern: re.Pattern[str], verb: str, total: int, progress: Callable[[str], None]
 ) -> tuple[Callable[[str], None], Callable[[], None]]:
-    state = {"done": 0, "current": None, "started": time.monotonic()}
+    """Callbacks that turn the tool's --verbose output into a line per table, and a line
+    saying what it is busy with when it has been quiet for a while."""
+    state: dict[str, Any] = {"done": 0, "last": "starting", "started": time.monotonic()}
 
     def on_line(line: str) -> None:
+        state["last"] = line.split(": ", 1)[-1]
         match = pattern.search(line)
         if match:
             state["done"] += 1
-            state["current"] = match["table"]
             progress(f"  [{state['done']}/{max(total, state['done'])}] {verb} {match['table']}")
 
     def on_quiet() -> None:
         elapsed = time.monotonic() - state["started"]
-        current = state["current"] or "schema"
-        progress(f"  ... still on {current} ({elapsed:.0f}s so far)")
+        progress(f"  ... {elapsed:.0f}s, still {state['last']}")
 
     return on_line, on_quiet
 
@@ -228,7 +230,7 @@ def dump(*, url: URL, destination: Path, bin_dir: str | None, progress: Progress
                     f"{revision} with {tool_text}"
                 )
                 conninfo, environment = libpq_arguments(url)
-                on_line, on_quiet = _table_reporter(DUMP_LINE, "dumped", len(tables), progress)
+                on_line, on_quiet = _table_reporter(DUMP_LINE, "dumping", len(tables), progress)
                 # The transaction stays open while pg_dump runs: that keeps the snapshot alive.
                 run_tool(
                     [
@@ -293,7 +295,7 @@ def restore(
         argv += ["--clean", "--if-exists"]
     argv += [f"--jobs={jobs}"] if jobs > 1 else ["--single-transaction"]
     progress(f"Restoring with {tool_text}" + (f", {jobs} jobs" if jobs > 1 else ""))
-    on_line, on_quiet = _table_reporter(RESTORE_LINE, "restored", total_tables, progress)
+    on_line, on_quiet = _table_reporter(RESTORE_LINE, "restoring", total_tables, progress)
     run_tool([*argv, str(archive)], environment=environment, on_line=on_line, on_quiet=on_quiet)
 
 
