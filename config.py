@@ -13,6 +13,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "development-only-not-secret"  # noqa: S105 - a marker production refuses
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(RuntimeError):
@@ -67,6 +68,14 @@ class Config:
         # Milliseconds; 0 turns it off. Long CLI work (seeding, backups) sets its own.
         self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30000)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        # "text" for people reading a terminal, "json" for a log pipeline: one object a line.
+        self.LOG_FORMAT = env_str("LOG_FORMAT", "text")
+        if self.LOG_FORMAT not in LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
+        # Backups: where `flask backup create` writes (None = instance/backups), and where
+        # PostgreSQL's pg_dump/pg_restore live when the ones on PATH are older than the server.
+        self.BACKUP_DIR = env_str("BACKUP_DIR")
+        self.PG_BIN_DIR = env_str("PG_BIN_DIR")
         # Background jobs: RQ on Redis when REDIS_URL is set, else a thread of the web process.
         self.REDIS_URL = env_str("REDIS_URL")
         self.JOB_RUNNER = env_str("JOB_RUNNER")  # rq | thread | inline; None = decide

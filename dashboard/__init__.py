@@ -33,8 +33,9 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     (``BACKOFFICE_ENV`` in it picks the environment). Raises ``config.ConfigError`` when a
     setting is missing or wrong.
     """
-    from dashboard import cli, database, health, jobs
+    from dashboard import cli, database, health, jobs, observability
     from dashboard.extensions import db, migrate
+    from dashboard.ops import cli as ops_cli
 
     cli.install_error_handler()
     settings = _build_config(config)
@@ -43,6 +44,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(settings)
     app.config["ENV_NAME"] = settings.ENV_NAME
+    observability.init_app(app)
 
     url = database.resolve_database_url(settings.DATABASE_URL, app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
@@ -62,5 +64,6 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     app.register_blueprint(health.bp)
     cli.register(app)
+    ops_cli.register_cli(app)
     database.register_error_handlers(app)
     return app

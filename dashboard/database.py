@@ -108,17 +108,16 @@ def describe_url(url: URL | str) -> str:
 
 
 def register_error_handlers(app: Any) -> None:
-    """A lost database is a 503 page that says so, not a traceback."""
-    from flask import render_template_string
+    """A lost database is a 503 page that says so (with the request id), not a traceback."""
+    from dashboard.observability import error_response
 
     @app.errorhandler(sa.exc.OperationalError)
-    def _database_unavailable(exc: sa.exc.OperationalError) -> tuple[str, int]:
-        app.logger.error("database unavailable: %s", str(exc.orig).splitlines()[0])
-        return (
-            render_template_string(
-                "<!doctype html><title>Database unavailable</title>"
-                "<h1>Database unavailable</h1><p>Backoffice cannot reach its database right "
-                "now. Try again in a minute; if it persists, tell whoever is on call.</p>"
-            ),
+    def _database_unavailable(exc: sa.exc.OperationalError) -> Any:
+        first_line = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
+        app.logger.error("database unavailable: %s", first_line)
+        return error_response(
             503,
+            title="Database unavailable",
+            message="Backoffice cannot reach its database right now. Try again in a minute; "
+            "if it persists, tell whoever is on call and quote the request id below.",
         )
