@@ -64,7 +64,9 @@ class User(Base):
             "bo_user_name_trgm_idx", sa.text("lower(name) gin_trgm_ops"), postgresql_using="gin"
         ),
         sa.Index(
-            "bo_user_tokens_expiry_idx", "tokensExpiresAt", "tokens",
+            "bo_user_tokens_expiry_idx",
+            "tokensExpiresAt",
+            "tokens",
             postgresql_where=sa.text("tokens > 0"),
         ),
     )
