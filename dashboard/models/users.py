@@ -55,6 +55,8 @@ class User(Base):
         sa.Index("bo_user_created_at_idx", "createdAt", "id"),
         sa.Index("bo_user_role_created_at_idx", "role", "createdAt", "id"),
         sa.Index("bo_user_membership_created_at_idx", "membershipStatus", "createdAt", "id"),
+        # Index-only scan for the dashboard's users-by-role-and-status figure.
+        sa.Index("bo_user_role_membership_idx", "role", "membershipStatus"),
         sa.Index("bo_user_email_pattern_idx", sa.text("lower(email) text_pattern_ops")),
         sa.Index("bo_user_name_pattern_idx", sa.text("lower(name) text_pattern_ops")),
         sa.Index(

@@ -24,6 +24,7 @@ PLAIN = (
     ("bo_user_created_at_idx", "User", '"createdAt", id'),
     ("bo_user_role_created_at_idx", "User", 'role, "createdAt", id'),
     ("bo_user_membership_created_at_idx", "User", '"membershipStatus", "createdAt", id'),
+    ("bo_user_role_membership_idx", "User", 'role, "membershipStatus"'),
     ("bo_subscription_created_at_idx", "UserSubscription", '"createdAt", id'),
     ("bo_subscription_status_created_at_idx", "UserSubscription", 'status, "createdAt", id'),
     ("bo_subscription_status_price_idx", "UserSubscription", 'status, "stripePriceId"'),
