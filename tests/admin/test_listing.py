@@ -198,8 +198,8 @@ def test_statements_per_page_do_not_grow_with_page_size(web):
     for size in (5, 20):
         statements: list[str] = []
 
-        def record(conn, cursor, statement, *args):
-            statements.append(statement)
+        def record(conn, cursor, statement, *args, _seen=statements):
+            _seen.append(statement)
 
         engine = db.engines[None]
         target = engine.engine if isinstance(engine, sa.Connection) else engine
