@@ -80,6 +80,9 @@ class Config:
         self.REDIS_URL = env_str("REDIS_URL")
         self.JOB_RUNNER = env_str("JOB_RUNNER")  # rq | thread | inline; None = decide
         self.JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600)
+        # Lists and exports
+        self.EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
+        self.STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 60)
 
     def validate(self) -> None:
         """Raise ConfigError for settings this environment must not run with."""

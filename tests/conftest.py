@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -130,22 +131,29 @@ def session_app(database_url: str) -> Flask:
     return create_app(settings_for(database_url))
 
 
-@pytest.fixture
-def app(session_app: Flask) -> Iterator[Flask]:
-    """The app with every database call of the test inside one rolled-back transaction."""
-    with session_app.app_context():
+@contextmanager
+def rolled_back(flask_app: Flask) -> Iterator[Flask]:
+    """Run with every database call of ``flask_app`` inside one rolled-back transaction."""
+    with flask_app.app_context():
         engines = db.engines
         engine = engines[None]
         connection = engine.connect()
         outer = connection.begin()
         engines[None] = connection
         try:
-            yield session_app
+            yield flask_app
         finally:
             db.session.remove()
             engines[None] = engine
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture
+def app(session_app: Flask) -> Iterator[Flask]:
+    """The app with every database call of the test inside one rolled-back transaction."""
+    with rolled_back(session_app) as flask_app:
+        yield flask_app
 
 
 def empty_all_tables(engine: sa.Engine) -> None:

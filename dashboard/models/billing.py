@@ -107,6 +107,9 @@ class UserSubscription(Base):
         sa.PrimaryKeyConstraint("id", name="UserSubscription_pkey"),
         unique_index("UserSubscription", "stripeSubscriptionId"),
         sa.Index("UserSubscription_userId_status_idx", "userId", "status"),
+        sa.Index("bo_subscription_created_at_idx", "createdAt", "id"),
+        sa.Index("bo_subscription_status_created_at_idx", "status", "createdAt", "id"),
+        sa.Index("bo_subscription_status_price_idx", "status", "stripePriceId"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)
@@ -163,6 +166,8 @@ class PaymentHistory(Base):
         sa.PrimaryKeyConstraint("id", name="PaymentHistory_pkey"),
         unique_index("PaymentHistory", "stripePaymentIntentId"),
         sa.Index("PaymentHistory_userId_idx", "userId"),
+        sa.Index("bo_payment_created_at_idx", "createdAt", "id"),
+        sa.Index("bo_payment_status_created_at_idx", "status", "createdAt", "id"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)

@@ -19,6 +19,9 @@ class BlogPost(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="BlogPost_pkey"),
         unique_index("BlogPost", "slug"),
+        sa.Index("bo_post_created_at_idx", "created_at", "id"),
+        sa.Index("bo_post_published_idx", "is_published", "published_at"),
+        sa.Index("bo_post_user_id_idx", "user_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)
