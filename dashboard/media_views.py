@@ -9,7 +9,7 @@ under TESTING, where the route is open so its own tests can run.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from flask import Blueprint, Flask, Response, abort, current_app, send_file, url_for
 
@@ -19,10 +19,12 @@ bp = Blueprint("media", __name__, url_prefix="/media")
 
 
 def _require_staff_function():  # noqa: ANN202 - whatever dashboard.auth provides
-    if importlib.util.find_spec("dashboard.auth") is None:
+    try:
+        auth = importlib.import_module("dashboard.auth")
+    except ModuleNotFoundError as exc:
+        if exc.name != "dashboard.auth":
+            raise  # dashboard.auth exists but is broken: fail loudly, never open the route
         return None
-    from dashboard import auth
-
     return getattr(auth, "require_staff", None)
 
 

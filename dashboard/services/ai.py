@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ERR_NOT_CONFIGURED = "Post generation is not configured: set OPENAI_API_KEY (see README)."
 ERR_RATE_LIMIT = (
-    "OpenAI's rate limit was reached (HTTP 429) and {retries} retries did not get through; "
+    "OpenAI's rate limit was reached (HTTP 429) on every attempt ({attempts} in all); "
     "try again in a few minutes"
 )
 ERR_TIMEOUT = "OpenAI did not answer within {seconds} seconds"
@@ -92,10 +92,11 @@ class GenerationNotConfigured(BackofficeError):
     status_code = 503
 
 
+# The model's proposal, under a strict JSON schema. Its docstring and descriptions are sent
+# to the model. Lengths are deliberately not constrained here: a slightly long title is
+# capped in code (dashboard.services.drafts) rather than failing the whole generation.
 class BlogDraft(pydantic.BaseModel):
-    """The model's proposal, as the Responses API returns it under a strict JSON schema.
-    Lengths are deliberately not constrained here: a slightly long title is capped in code
-    rather than failing (and refunding) the whole generation."""
+    """A blog post draft with its SEO metadata and featured image brief."""
 
     title: str = pydantic.Field(description="SEO title, 50-60 characters")
     meta_description: str = pydantic.Field(description="Meta description, 140-155 characters")
@@ -225,7 +226,7 @@ def _reason(exc: Exception) -> str | None:
 
     config = current_app.config
     if isinstance(exc, openai.RateLimitError):
-        return ERR_RATE_LIMIT.format(retries=config.get("OPENAI_MAX_RETRIES", 2))
+        return ERR_RATE_LIMIT.format(attempts=int(config.get("OPENAI_MAX_RETRIES", 2)) + 1)
     if isinstance(exc, openai.APITimeoutError):
         return ERR_TIMEOUT.format(seconds=config.get("OPENAI_TIMEOUT", 180))
     if isinstance(exc, openai.APIConnectionError):

@@ -95,8 +95,9 @@ def clean_meta_description(meta: str, body: str) -> str:
     return text
 
 
-def demote_h1(markdown: str, title: str) -> str:
-    """Turn H1s into H2s outside code fences and drop a first heading equal to the title."""
+def demote_h1(markdown: str, *titles: str) -> str:
+    """Turn H1s into H2s outside code fences and drop a first heading equal to one of
+    ``titles`` (the model's title and the capped one): the page shows the title already."""
     lines = markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     out: list[str] = []
     in_code = False
@@ -112,7 +113,7 @@ def demote_h1(markdown: str, title: str) -> str:
     body = "\n".join(out).strip()
     first, _, rest = body.partition("\n")
     heading = _HEADING.match(first)
-    if heading and one_line(heading.group(1)).casefold() == title.casefold():
+    if heading and one_line(heading.group(1)).casefold() in {t.casefold() for t in titles}:
         body = rest.strip()
     return body
 
@@ -129,10 +130,11 @@ def clean_keywords(keywords: list[str]) -> list[str]:
 def draft_clean(draft: BlogDraft) -> CleanDraft:
     """Apply the module's rules to the model's draft. Raises GenerationFailed (invalid
     output) for an empty title or body, or a meta description that cannot reach 120."""
-    title = shorten(one_line(draft.title).lstrip("#").strip().strip("\"'“”«»"), TITLE_MAX)
+    proposed = one_line(draft.title).lstrip("#").strip().strip("\"'“”«»")
+    title = shorten(proposed, TITLE_MAX)
     if not title:
         raise _invalid("empty title")
-    body = demote_h1(draft.body_markdown or "", title)
+    body = demote_h1(draft.body_markdown or "", proposed, title)
     if not body:
         raise _invalid("empty body")
     prompt = one_line(draft.image_prompt) or f"An editorial illustration for “{title}”."

@@ -218,13 +218,6 @@ def _seen_before(job: Job, user_id: str) -> GenerationStarted:
     return GenerationStarted(job, False, params.get("characters", 0), params.get("cost", 0))
 
 
-def _balance_error(user_id: str, email: str, cost: int) -> InsufficientTokens:
-    balance = db.session.execute(sa.select(User.tokens).where(User.id == user_id)).scalar()
-    return InsufficientTokens(
-        ERR_BALANCE.format(cost=cost, s="" if cost == 1 else "s", email=email, balance=balance)
-    )
-
-
 def post_generation_start(
     *,
     user_id: str,
@@ -259,13 +252,24 @@ def post_generation_start(
     existing = _job_by_key(key)
     if existing is not None:
         return _seen_before(existing, user_id)
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(ERR_USER.format(user_id=user_id))
-    email = user.email
-    if user.tokens < cost:  # the guarded deduction below is what counts; this is the message
-        raise _balance_error(user_id, email, cost)
     try:
+        # Lock the user before inserting the job: the job's foreign key takes a share lock
+        # on the user row, and two generations each holding one while waiting for the
+        # other's would deadlock in tokens_apply. Locked first, they simply queue.
+        user = db.session.execute(
+            sa.select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound(ERR_USER.format(user_id=user_id))
+        if user.tokens < cost:  # authoritative under the lock; tokens_apply guards too
+            raise InsufficientTokens(
+                ERR_BALANCE.format(
+                    cost=cost, s="" if cost == 1 else "s", email=user.email, balance=user.tokens
+                )
+            )
         job = job_create(
             kind=JOB_KIND,
             actor=actor,
@@ -309,9 +313,6 @@ def post_generation_start(
         if existing is None:
             raise
         return _seen_before(existing, user_id)
-    except InsufficientTokens:
-        db.session.rollback()
-        raise _balance_error(user_id, email, cost) from None
     except Exception:
         db.session.rollback()
         raise
