@@ -264,6 +264,12 @@ def post_generation_start(
         ).scalar_one_or_none()
         if user is None:
             raise NotFound(ERR_USER.format(user_id=user_id))
+        # The twin of this submission may have committed while we waited for the lock: its
+        # charge must not make this one look unaffordable.
+        existing = _job_by_key(key)
+        if existing is not None:
+            db.session.rollback()
+            return _seen_before(existing, user_id)
         if user.tokens < cost:  # authoritative under the lock; tokens_apply guards too
             raise InsufficientTokens(
                 ERR_BALANCE.format(
