@@ -127,7 +127,10 @@ class GenerationOptions:
         tone = str(values.get("tone") or "neutral").strip().lower()
         if tone not in TONES:
             raise BackofficeError(ERR_TONE.format(tone=tone, choices=", ".join(TONES)))
-        return cls(image=bool(values.get("image", True)), keywords=keywords, tone=tone)
+        image = values.get("image", True)
+        if isinstance(image, str):  # a form field: "on", "true", "1", "yes" mean yes
+            image = image.strip().lower() in {"on", "true", "1", "yes"}
+        return cls(image=bool(image), keywords=keywords, tone=tone)
 
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "keywords": list(self.keywords), "tone": self.tone}
@@ -193,7 +196,7 @@ def safety_identifier(user_id: str) -> str:
 
 def _delimited(tag: str, text: str) -> str:
     # The text must not be able to close (or reopen) its own delimiter.
-    escaped = re.sub(rf"<(/?)(\s*{tag})", r"&lt;\1\2", text, flags=re.IGNORECASE)
+    escaped = re.sub(rf"<\s*(/?)\s*({tag})", r"&lt;\1\2", text, flags=re.IGNORECASE)
     return f"<{tag}>\n{escaped}\n</{tag}>"
 
 
