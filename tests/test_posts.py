@@ -9,7 +9,9 @@ from dashboard.services.posts import (
     ERR_EMPTY,
     post_character_count,
     post_generation_cost,
+    post_generation_preview,
     post_slugify,
+    post_text_from_upload,
     post_unique_slug,
 )
 from tests.factories import make_post, make_user
@@ -105,3 +107,53 @@ def test_unique_slug_of_nothing_is_post(app):
     assert post_unique_slug("日本語") == "post"
     make_post(make_user(), slug="post")
     assert post_unique_slug("") == "post-2"
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "expected"),
+    [
+        ("notes.txt", "Crème brûlée\r\n".encode(), "Crème brûlée\r\n"),
+        ("NOTES.MD", "\ufeff# Title".encode(), "# Title"),  # byte-order mark dropped
+        ("a.markdown", b"", ""),
+    ],
+)
+def test_uploaded_text_files_are_read_as_utf8(filename, data, expected):
+    assert post_text_from_upload(filename=filename, data=data) == expected
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "message"),
+    [
+        ("essay.docx", b"PK\x03\x04", "Upload a .txt or .md file, not 'essay.docx'."),
+        ("latin1.txt", "Crème".encode("latin-1"), "not UTF-8 text (unreadable byte at position 3)"),
+        ("big.txt", b"a" * 1_000_001, "The file is 1,000,001 bytes; at most 1,000,000"),
+    ],
+)
+def test_unusable_uploads_are_refused_clearly(filename, data, message):
+    with pytest.raises(BackofficeError) as refused:
+        post_text_from_upload(filename=filename, data=data)
+    assert message in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens", "configured", "expected"),
+    [
+        ("a" * 15_001, 5, True, (15_001, 2, 5, None)),
+        ("a" * 15_001, 1, True, (15_001, 2, 1, "costs 2 tokens, but preview@example.com has 1")),
+        ("  \r\n", 5, True, (0, 0, 5, ERR_EMPTY)),
+        ("a" * 150_001, 99, True, (150_001, 11, 99, "at most 150,000 can be generated")),
+        ("a", 5, False, (1, 1, 5, "not configured")),
+    ],
+)
+def test_the_preview_shows_the_numbers_the_charge_will_use(
+    app, monkeypatch, text, tokens, configured, expected
+):
+    monkeypatch.setitem(app.config, "OPENAI_API_KEY", "sk-test" if configured else None)
+    user = make_user(tokens=tokens, email="preview@example.com")
+    preview = post_generation_preview(user_id=user.id, text=text)
+    characters, cost, balance, problem = expected
+    assert (preview.characters, preview.cost, preview.balance) == (characters, cost, balance)
+    if problem is None:
+        assert preview.problem is None
+    else:
+        assert problem in preview.problem

@@ -83,6 +83,12 @@ ERR_NOT_RETRYABLE = "Only a failed generation can be retried; this one is {statu
 ERR_USER_GONE = "The customer's account no longer exists."
 ERR_FORBIDDEN = "Your role may not generate posts."
 ERR_SWEEP_AGE = "The age of a stuck job must be more than zero."
+ERR_UPLOAD_TYPE = "Upload a .txt or .md file, not {name!r}."
+ERR_UPLOAD_SIZE = "The file is {size:,} bytes; at most {limit:,} bytes can be uploaded."
+ERR_UPLOAD_ENCODING = (
+    "The file is not UTF-8 text (unreadable byte at position {position:,}); "
+    "save it as UTF-8 and upload it again."
+)
 ERR_STUCK = (
     "No progress for more than {minutes} minutes (the worker stopped or was restarted); "
     "the tokens were refunded."
@@ -94,12 +100,15 @@ MAX_CHARACTERS = 150_000
 SLUG_MAX_LENGTH = 60
 SLUG_ATTEMPTS = 3
 KEY_MAX_LENGTH = 200
+UPLOAD_EXTENSIONS = (".txt", ".md", ".markdown")
+UPLOAD_MAX_BYTES = 1_000_000
 PROGRESS_QUEUED = "queued"
 PROGRESS_WRITING = "writing"
 PROGRESS_DRAWING = "drawing"
 PROGRESS_SAVED = "saved"
 PROGRESS_FAILED = "failed"
 JOB_ACTOR = Actor.system(f"job:{JOB_KIND}")
+SWEEP_ACTOR = Actor.system("posts-sweep")
 
 # Letters NFKD does not decompose into ASCII.
 _TRANSLITERATE = str.maketrans(
@@ -149,6 +158,56 @@ def post_generation_cost(text: str) -> int:
     """Tokens a generation from ``text`` costs: ceil(characters / 15,000). Raises
     BackofficeError for empty (or whitespace-only) text."""
     return _cost(post_character_count(text))
+
+
+def post_text_from_upload(*, filename: str, data: bytes) -> str:
+    """The text of an uploaded .txt/.md file: UTF-8 (a byte-order mark is dropped), at most
+    UPLOAD_MAX_BYTES. Raises BackofficeError naming what is wrong with the file."""
+    name = (filename or "").strip()
+    if not name.lower().endswith(UPLOAD_EXTENSIONS):
+        raise BackofficeError(ERR_UPLOAD_TYPE.format(name=name))
+    if len(data) > UPLOAD_MAX_BYTES:
+        raise BackofficeError(ERR_UPLOAD_SIZE.format(size=len(data), limit=UPLOAD_MAX_BYTES))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BackofficeError(ERR_UPLOAD_ENCODING.format(position=exc.start + 1)) from None
+
+
+@dataclass(frozen=True)
+class GenerationPreview:
+    """What the Generate page shows before staff confirm."""
+
+    characters: int
+    cost: int  # 0 for empty text
+    balance: int
+    problem: str | None  # why Generate would be refused now, or None
+
+
+def post_generation_preview(*, user_id: str, text: str) -> GenerationPreview:
+    """Characters, cost and balance for ``text`` (the numbers the charge will use), and the
+    reason Generate would be refused, if any: not configured, empty or too long text, or a
+    short balance. Raises NotFound for an unknown user only."""
+    row = db.session.execute(
+        sa.select(User.tokens, User.email).where(User.id == user_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(ERR_USER.format(user_id=user_id))
+    balance, email = row
+    characters = post_character_count(text or "")
+    cost = -(-characters // CHARACTERS_PER_TOKEN)
+    problem = None
+    if not ai_configured():
+        problem = ERR_NOT_CONFIGURED
+    elif characters == 0:
+        problem = ERR_EMPTY
+    elif characters > MAX_CHARACTERS:
+        problem = ERR_TOO_LONG.format(characters=characters, limit=MAX_CHARACTERS)
+    elif balance < cost:
+        problem = ERR_BALANCE.format(
+            cost=cost, s="" if cost == 1 else "s", email=email, balance=balance
+        )
+    return GenerationPreview(characters, cost, balance, problem)
 
 
 def post_slugify(title: str, *, max_length: int = SLUG_MAX_LENGTH) -> str:
@@ -325,13 +384,20 @@ def post_generation_start(
     return GenerationStarted(job, True, characters, cost)
 
 
+def post_generation_get(job_id: str) -> Job:
+    """The generation job ``job_id`` (for its page: status, progress_message, error, result).
+    Raises NotFound for an unknown id or a job of another kind."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.kind != JOB_KIND:
+        raise NotFound(ERR_JOB.format(job_id=job_id))
+    return job
+
+
 def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) -> GenerationStarted:
     """Start a new generation (a new job, a new charge) from a failed one's text and options.
     Raises NotFound, Conflict (the job did not fail) and whatever post_generation_start
     raises."""
-    job = db.session.get(Job, job_id)
-    if job is None or job.kind != JOB_KIND:
-        raise NotFound(ERR_JOB.format(job_id=job_id))
+    job = post_generation_get(job_id)
     if job.status is not JobStatus.FAILED:
         raise Conflict(ERR_NOT_RETRYABLE.format(status=job.status.value))
     if job.subject_user_id is None:
@@ -479,7 +545,7 @@ def post_generation_run(job_id: str) -> dict[str, Any] | None:
 # --- stuck jobs ---------------------------------------------------------------------------
 
 
-def posts_sweep_stuck(*, older_than: timedelta, actor: Actor) -> list[str]:
+def posts_sweep_stuck(*, older_than: timedelta, actor: Actor = SWEEP_ACTOR) -> list[str]:
     """Fail and refund every generation job still queued or running with no sign of life
     (no progress) for longer than ``older_than``; return their ids. Each goes through
     ``job_fail``, so a job the worker finishes or fails at the same moment is refunded at
