@@ -83,6 +83,25 @@ class Config:
         # Lists and exports
         self.EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
         self.STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 60)
+        # AI post generation (OpenAI). No key means generation is off and nothing is charged.
+        self.OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+        self.OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+        self.OPENAI_TEXT_MODEL = env_str("OPENAI_TEXT_MODEL", "gpt-5.5")
+        # DALL-E 2/3 were retired on 2026-05-12; GPT image models answer in base64 only.
+        self.OPENAI_IMAGE_MODEL = env_str("OPENAI_IMAGE_MODEL", "gpt-image-2")
+        self.OPENAI_IMAGE_SIZE = env_str("OPENAI_IMAGE_SIZE", "1536x1024")
+        self.OPENAI_TIMEOUT = env_int("OPENAI_TIMEOUT", 180)  # seconds per HTTP attempt
+        self.OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+        self.OPENAI_MAX_OUTPUT_TOKENS = env_int("OPENAI_MAX_OUTPUT_TOKENS", 16000)
+        # Off by default: otherwise OpenAI keeps the customer's text for 30 days.
+        self.OPENAI_STORE = env_bool("OPENAI_STORE", False)
+        # Generation jobs with no sign of life for this long are failed and refunded by
+        # `flask posts sweep-stuck`; keep it above the longest possible run (see README).
+        self.POSTS_STUCK_AFTER_MINUTES = env_int("POSTS_STUCK_AFTER_MINUTES", 30)
+        # Generated images. None means the "media" folder in the instance folder.
+        self.MEDIA_BACKEND = env_str("MEDIA_BACKEND", "local")
+        self.MEDIA_ROOT = env_str("MEDIA_ROOT")
+        self.MEDIA_BASE_URL = env_str("MEDIA_BASE_URL", "/media/")
 
     def validate(self) -> None:
         """Raise ConfigError for settings this environment must not run with."""

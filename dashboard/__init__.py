@@ -33,7 +33,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     (``BACKOFFICE_ENV`` in it picks the environment). Raises ``config.ConfigError`` when a
     setting is missing or wrong.
     """
-    from dashboard import cli, database, health, jobs, observability
+    from dashboard import cli, database, health, jobs, media_views, observability, posts_cli
     from dashboard.extensions import db, migrate
     from dashboard.ops import cli as ops_cli
 
@@ -62,6 +62,8 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     )
 
     jobs.init_app(app)
+    posts_cli.init_app(app)
+    media_views.init_app(app)
     app.register_blueprint(health.bp)
     cli.register(app)
     ops_cli.register_cli(app)

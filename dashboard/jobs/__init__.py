@@ -10,6 +10,12 @@ Where jobs run (``JOB_RUNNER``):
 A job kind is a function ``handler(job_id: str) -> dict | None`` registered with
 ``@job_handler("kind")``; it re-reads what it needs by id and calls a service. Whatever ran
 it, ``execute_job`` records start, progress, result and error on the row.
+
+A kind whose creation took something that a failure must give back (a token charge)
+registers ``on_failure``: ``job_fail`` runs it in the very transaction that marks the job
+failed, guarded by the job's status, so it runs exactly once whoever notices the failure
+first (the worker, or a sweep of stuck jobs). A handler whose result must be committed
+together with the success mark calls ``job_succeed`` in its own transaction.
 """
 
 from __future__ import annotations
@@ -27,15 +33,26 @@ from dashboard.models import Job, JobStatus, utcnow
 from dashboard.services.actor import Actor
 
 JobHandler = Callable[[str], "dict[str, Any] | None"]
+# on_failure(job_id, error, actor): runs inside job_fail's transaction; must not commit.
+FailureHook = Callable[[str, str, Actor], None]
 JOB_HANDLERS: dict[str, JobHandler] = {}
+JOB_FAILURE_HOOKS: dict[str, FailureHook] = {}
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 _PENDING_KEY = "backoffice_pending_jobs"
 
 
-def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
-    """Register ``fn`` as the handler of jobs of ``kind``."""
+def job_handler(
+    kind: str, *, on_failure: FailureHook | None = None
+) -> Callable[[JobHandler], JobHandler]:
+    """Register ``fn`` as the handler of jobs of ``kind``, and ``on_failure`` as what
+    ``job_fail`` does, in its transaction, when a job of that kind fails."""
 
     def register(fn: JobHandler) -> JobHandler:
         JOB_HANDLERS[kind] = fn
+        if on_failure is None:
+            JOB_FAILURE_HOOKS.pop(kind, None)
+        else:
+            JOB_FAILURE_HOOKS[kind] = on_failure
         return fn
 
     return register
@@ -136,11 +153,12 @@ def run_job(job_id: str) -> None:
 
 
 def job_progress(job_id: str, percent: int, message: str | None = None) -> None:
-    """Record progress in its own short transaction, so pages see it while the job runs."""
+    """Record progress in its own short transaction, so pages see it while the job runs.
+    A job that has finished meanwhile (failed by a sweep) keeps its final message."""
     with db.engine.begin() as connection:
         connection.execute(
             sa.update(Job)
-            .where(Job.id == job_id)
+            .where(Job.id == job_id, Job.status.in_(UNFINISHED))
             .values(
                 progress=max(0, min(100, percent)), progress_message=message, updated_at=utcnow()
             )
@@ -159,20 +177,83 @@ def execute_job(job_id: str) -> None:
     db.session.commit()
     if not claimed:
         return
-    job = db.session.get(Job, job_id)
-    handler = JOB_HANDLERS.get(job.kind)
+    kind = db.session.execute(sa.select(Job.kind).where(Job.id == job_id)).scalar_one()
+    # End the read transaction: a handler may wait minutes on a remote service.
+    db.session.commit()
+    handler = JOB_HANDLERS.get(kind)
     try:
         if handler is None:
-            raise RuntimeError(f"no handler for job kind {job.kind!r}")
+            raise RuntimeError(f"no handler for job kind {kind!r}")
         result = handler(job_id)
     except Exception as exc:  # the job's failure is recorded, never lost in a log
         db.session.rollback()
-        current_app.logger.error(
-            "job %s (%s) failed:\n%s", job_id, job.kind, traceback.format_exc()
-        )
-        _finish(job_id, JobStatus.FAILED, error=str(exc) or exc.__class__.__name__)
+        current_app.logger.error("job %s (%s) failed:\n%s", job_id, kind, traceback.format_exc())
+        try:
+            job_fail(job_id, str(exc) or exc.__class__.__name__)
+        except Exception:
+            # Nothing was written: the job stays running and a stuck-job sweep retries.
+            current_app.logger.exception("job %s: recording its failure failed", job_id)
         return
     _finish(job_id, JobStatus.SUCCEEDED, result=result)
+
+
+def job_fail(job_id: str, error: str, *, actor: Actor | None = None) -> bool:
+    """Mark a queued or running job failed with ``error`` and run its kind's ``on_failure``
+    hook in the same transaction; commit.
+
+    Returns False, writing nothing, when the job had already finished: the status-guarded
+    UPDATE lets only the first of two racing callers (the worker and a sweep) through, so
+    the hook runs at most once per job. If the hook raises, nothing is written, the job
+    keeps its status and the exception propagates. ``actor`` defaults to ``job:<kind>``.
+    """
+    now = utcnow()
+    try:
+        kind = db.session.execute(
+            sa.update(Job)
+            .where(Job.id == job_id, Job.status.in_(UNFINISHED))
+            .values(status=JobStatus.FAILED, error=error, finished_at=now, updated_at=now)
+            .returning(Job.kind)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if kind is None:
+            db.session.rollback()
+            return False
+        hook = JOB_FAILURE_HOOKS.get(kind)
+        if hook is not None:
+            hook(job_id, error, actor or Actor.system(f"job:{kind}"))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return True
+
+
+def job_succeed(job_id: str, *, result: dict | None = None, message: str | None = None) -> bool:
+    """Mark a running job succeeded in the caller's transaction (no commit), so that the
+    job's own writes and its success commit together.
+
+    Returns False, changing nothing, when the job is no longer running (a sweep failed it
+    meanwhile): the caller must then roll back what it meant to commit with it. The row
+    stays locked until the caller's transaction ends, so a racing ``job_fail`` waits and
+    then finds the job finished.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": JobStatus.SUCCEEDED,
+        "progress": 100,
+        "result": result,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if message is not None:
+        values["progress_message"] = message
+    changed = db.session.execute(
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(changed)
 
 
 def _finish(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dashboard.models.base import Base, Timestamp, cuid, foreign_key, unique_index, utcnow
+from dashboard.models.base import Base, Json, Timestamp, cuid, foreign_key, unique_index, utcnow
 
 if TYPE_CHECKING:
     from dashboard.models.users import User
@@ -52,6 +52,12 @@ class BlogPost(Base):
     updated_at: Mapped[datetime] = mapped_column(
         "updated_at", Timestamp, nullable=False, default=utcnow, onupdate=utcnow
     )
+
+    # Backoffice's own additions (migration 0006_post_generation); nullable, so the seed
+    # application, which does not know them, keeps working.
+    meta_description: Mapped[str | None] = mapped_column("meta_description", sa.Text)
+    keywords: Mapped[list[Any] | None] = mapped_column("keywords", Json)  # primary first
+    image_alt: Mapped[str | None] = mapped_column("image_alt", sa.Text)
 
     user: Mapped[User] = relationship(back_populates="blog_posts")
 
