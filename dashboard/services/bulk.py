@@ -139,7 +139,7 @@ def audit_each_target(
     details: sa.ColumnElement[Any] | None,
 ) -> int:
     """One audit row per target user (so each user's history shows the bulk action), in
-    one statement. ``changes`` and ``details`` may refer to TARGETS and to User."""
+    one statement. ``changes`` and ``details`` may refer to the columns of TARGETS."""
     source = sa.select(
         sa.literal(now, Timestamp),
         sa.literal(actor.label),
@@ -152,7 +152,7 @@ def audit_each_target(
         sa.literal(reason, sa.Text),
         sa.literal(actor.ip, sa.Text),
         sa.literal((actor.user_agent or "")[:500] or None, sa.Text),
-    ).select_from(TARGETS.join(User, User.id == TARGETS.c.user_id))
+    ).select_from(TARGETS)
     columns = [
         "created_at",
         "actor_label",

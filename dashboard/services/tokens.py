@@ -402,41 +402,34 @@ def _recorded_balance_of_target() -> sa.ScalarSelect[int]:
 
 def explain_targets(*, actor: Actor, now: datetime) -> tuple[int, int]:
     """For every user in the (locked) bulk target set, book what the ledger does not
-    explain of their balance: (opening balances, corrections) booked."""
+    explain of their balance: (opening balances, corrections) booked. One pass over the
+    targets; only the rows booked come back."""
     targets = bulk.TARGETS
     recorded = (
         sa.select(targets.c.user_id, targets.c.tokens, _recorded_balance_of_target().label("r"))
         .select_from(targets)
         .subquery()
     )
+    opening = recorded.c.r.is_(None)
+    source = sa.select(
+        recorded.c.user_id,
+        recorded.c.tokens - sa.func.coalesce(recorded.c.r, 0),
+        recorded.c.tokens,
+        sa.case((opening, LedgerKind.OPENING_BALANCE.value), else_=LedgerKind.CORRECTION.value),
+        sa.case((opening, REASON_OPENING), else_=REASON_CORRECTION),
+        sa.literal(actor.label),
+        sa.literal(actor.staff_id, sa.Text),
+        sa.literal(now, Timestamp),
+    ).where(recorded.c.tokens != sa.func.coalesce(recorded.c.r, 0))
     columns = ["user_id", "delta", "balance_after", "kind", "reason", "actor_label"]
-    columns += ["actor_staff_id", "created_at"]
-    booked = []
-    for kind, reason, condition in (
-        (
-            LedgerKind.OPENING_BALANCE,
-            REASON_OPENING,
-            sa.and_(recorded.c.r.is_(None), recorded.c.tokens != 0),
-        ),
-        (
-            LedgerKind.CORRECTION,
-            REASON_CORRECTION,
-            sa.and_(recorded.c.r.is_not(None), recorded.c.r != recorded.c.tokens),
-        ),
-    ):
-        source = sa.select(
-            recorded.c.user_id,
-            recorded.c.tokens - sa.func.coalesce(recorded.c.r, 0),
-            recorded.c.tokens,
-            sa.literal(kind.value),
-            sa.literal(reason),
-            sa.literal(actor.label),
-            sa.literal(actor.staff_id, sa.Text),
-            sa.literal(now, Timestamp),
-        ).where(condition)
-        result = db.session.execute(sa.insert(TokenLedgerEntry).from_select(columns, source))
-        booked.append(result.rowcount or 0)
-    return booked[0], booked[1]
+    booked = db.session.execute(
+        sa.insert(TokenLedgerEntry)
+        .from_select([*columns, "actor_staff_id", "created_at"], source)
+        .returning(TokenLedgerEntry.kind)
+    ).scalars()
+    kinds = [LedgerKind(kind) for kind in booked]
+    openings = kinds.count(LedgerKind.OPENING_BALANCE)
+    return openings, len(kinds) - openings
 
 
 def tokens_reconcile(*, actor: Actor, commit: bool = True) -> tuple[int, int]:

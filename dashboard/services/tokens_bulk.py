@@ -119,10 +119,12 @@ def _book_targets(
         .execution_options(synchronize_session=False)
     )
     delta_expr = -targets.c.tokens if delta is None else sa.literal(delta)
+    # The targets are locked, so the balance after is exactly the locked one plus the delta.
+    after = targets.c.tokens + delta_expr
     source = sa.select(
         targets.c.user_id,
         delta_expr,
-        User.tokens,
+        after,
         sa.literal(kind.value),
         sa.literal(reason),
         targets.c.reference,
@@ -130,7 +132,7 @@ def _book_targets(
         sa.literal(actor.label),
         sa.literal(actor.staff_id, sa.Text),
         sa.literal(now, Timestamp),
-    ).select_from(targets.join(User, User.id == targets.c.user_id))
+    )
     columns = ["user_id", "delta", "balance_after", "kind", "reason", "reference", "expires_at"]
     columns += ["actor_label", "actor_staff_id", "created_at"]
     db.session.execute(sa.insert(TokenLedgerEntry).from_select(columns, source))
@@ -139,9 +141,7 @@ def _book_targets(
         action=f"tokens.{kind.lower()}",
         reason=reason,
         now=now,
-        changes=bulk.json_object(
-            tokens=bulk.json_object(before=targets.c.tokens, after=User.tokens)
-        ),
+        changes=bulk.json_object(tokens=bulk.json_object(before=targets.c.tokens, after=after)),
         details=bulk.json_object(
             delta=delta_expr, reference=targets.c.reference, bulk_audit_id=summary_row.id
         ),
