@@ -24,8 +24,10 @@ Bans of "every user matching a filter" are in ``dashboard.services.moderation_bu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -131,7 +133,7 @@ def _lock_user(user_id: str) -> User:
     return user
 
 
-def revoke_sessions(user_ids: sa.Select | list[str]) -> int:
+def revoke_sessions(user_ids: sa.Select[Any] | list[str]) -> int:
     """Delete the users' NextAuth sessions and end their Backoffice staff sessions, in the
     caller's transaction; return how many NextAuth sessions were deleted."""
     deleted = db.session.execute(
@@ -148,9 +150,9 @@ def revoke_sessions(user_ids: sa.Select | list[str]) -> int:
     return deleted or 0
 
 
-def _in_transaction(commit: bool, work: object) -> ModerationResult:
+def _in_transaction(commit: bool, work: Callable[[], ModerationResult]) -> ModerationResult:
     try:
-        result = work()  # type: ignore[operator]
+        result = work()
         if commit:
             db.session.commit()
     except Exception:
@@ -224,7 +226,9 @@ def user_ban(
     return _in_transaction(commit, work)
 
 
-def _unban_locked(user: User, moderation: UserModeration | None, *, reason: str, actor: Actor):
+def _unban_locked(
+    user: User, moderation: UserModeration | None, *, reason: str, actor: Actor
+) -> None:
     state = membership_state_for(user.id)
     was_admin = moderation is not None and moderation.previous_role == UserRole.ADMIN
     before = {

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from dashboard.extensions import db
-from dashboard.models import AuditLog, Session, StaffRole, User, UserModeration, UserRole
+from dashboard.models import (
+    AuditLog,
+    Session,
+    StaffRole,
+    User,
+    UserModeration,
+    UserRole,
+    utcnow,
+)
 from dashboard.services.actor import Actor
 from dashboard.services.errors import BackofficeError, PermissionDenied
+from dashboard.services.moderation import users_expire_bans
 from dashboard.services.moderation_bulk import users_ban_bulk
 from tests.factories import make_session, make_staff, make_user, staff_actor
 
@@ -122,3 +133,19 @@ def test_a_selection_matching_nobody_writes_nothing(app):
     result = users_ban_bulk(user_filter=SPAM, reason="r", actor=Actor.system("test"))
     assert (result.matched, result.banned, result.audit_id) == (0, 0, None)
     assert count(AuditLog) == 0
+
+
+def test_a_timed_bulk_ban_is_lifted_by_expire_bans(app):
+    make_user(email="a@spam.test", role=UserRole.PREMIUM)
+    make_user(email="b@spam.test")
+    db.session.commit()
+    until = utcnow() + timedelta(days=1)
+
+    result = users_ban_bulk(user_filter=SPAM, reason="r", actor=Actor.system("t"), until=until)
+
+    assert result.banned == 2
+    assert {m.banned_until for m in db.session.scalars(sa.select(UserModeration))} == {
+        until.replace(microsecond=until.microsecond // 1000 * 1000)
+    }
+    assert users_expire_bans(now=until + timedelta(seconds=1)) == 2
+    assert roles() == {"a@spam.test": "USER", "b@spam.test": "USER"}  # no subscription now

@@ -205,3 +205,17 @@ def test_expiry_zeroes_passed_balances_once(app):
     assert tokens_expire(now=now + timedelta(days=4)).changed == 1
     assert tokens_expire(now=now + timedelta(days=4)).matched == 0
     assert tokens_check() == []
+
+
+def test_a_bulk_change_first_corrects_balances_changed_behind_the_ledger(app):
+    drifted, steady = users(0, 0)
+    tokens_grant_bulk(user_filter=sa.true(), amount=5, reason="start", actor=SYSTEM)
+    db.session.execute(sa.update(User).where(User.id == drifted.id).values(tokens=9))
+    db.session.commit()
+
+    result = tokens_deduct_bulk(user_filter=sa.true(), amount=2, reason="use", actor=SYSTEM)
+
+    assert (result.changed, result.corrections, result.opening_balances) == (2, 1, 0)
+    assert ledger(drifted.id) == [("GRANT", 5, 5), ("CORRECTION", 4, 9), ("DEDUCT", -2, 7)]
+    assert ledger(steady.id) == [("GRANT", 5, 5), ("DEDUCT", -2, 3)]
+    assert tokens_check() == []
