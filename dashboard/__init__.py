@@ -33,7 +33,16 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     (``BACKOFFICE_ENV`` in it picks the environment). Raises ``config.ConfigError`` when a
     setting is missing or wrong.
     """
-    from dashboard import cli, database, health, jobs, media_views, observability, posts_cli
+    from dashboard import (
+        cli,
+        database,
+        health,
+        jobs,
+        media_views,
+        observability,
+        posts_cli,
+        support_cli,
+    )
     from dashboard.extensions import db, migrate
     from dashboard.ops import cli as ops_cli
 
@@ -67,5 +76,6 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     cli.register(app)
     ops_cli.register_cli(app)
+    support_cli.register_cli(app)
     database.register_error_handlers(app)
     return app

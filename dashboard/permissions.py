@@ -14,6 +14,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from dashboard.models import StaffRole
+from dashboard.services.actor import Actor
+from dashboard.services.errors import PermissionDenied
 
 
 class Op(StrEnum):
@@ -164,3 +166,18 @@ def matrix_rows() -> list[tuple[str, dict[StaffRole, list[str]]]]:
             )
         )
     return rows
+
+
+ERR_NOT_ALLOWED = "Your role ({role}) may not use the {tool} tool."
+
+
+def require_tool(actor: Actor, tool: Tool) -> None:
+    """Raise PermissionDenied unless ``actor`` may use ``tool``.
+
+    Services call this as a second line behind the doors. The system (CLI, webhooks, jobs:
+    no staff account) may do anything; a staff actor without a known role may do nothing.
+    """
+    if actor.is_system:
+        return
+    if not can(actor.role, tool):
+        raise PermissionDenied(ERR_NOT_ALLOWED.format(role=actor.role or "none", tool=tool.value))

@@ -13,13 +13,17 @@ from dashboard.models import (
     BlogPost,
     PaymentHistory,
     Session,
+    StaffAccount,
+    StaffRole,
     StripeCustomer,
     StripePrice,
     StripeProduct,
     User,
+    UserRole,
     UserSubscription,
     utcnow,
 )
+from dashboard.services.actor import Actor
 
 _sequence = itertools.count(1)
 
@@ -135,3 +139,22 @@ def make_post(user: User, **overrides: Any) -> BlogPost:
     }
     values.update(overrides)
     return _add(BlogPost(**values))
+
+
+def make_staff(role: StaffRole | str = StaffRole.SUPPORT, user: User | None = None) -> StaffAccount:
+    """A staff account (on a new user unless one is given); ADMIN staff get an ADMIN user."""
+    role = StaffRole(role)
+    if user is None:
+        user = make_user(role=UserRole.ADMIN if role == StaffRole.ADMIN else UserRole.USER)
+    return _add(StaffAccount(user_id=user.id, role=role))
+
+
+def staff_actor(staff: StaffAccount) -> Actor:
+    """The Actor a signed-in staff member acts as."""
+    return Actor(
+        label=f"staff:{staff.user.email}",
+        staff_id=staff.id,
+        user_id=staff.user_id,
+        role=staff.role.value,
+        ip="127.0.0.1",
+    )

@@ -10,6 +10,7 @@ from dashboard.models.billing import (
     UserSubscription,
 )
 from dashboard.models.jobs import Job, JobStatus
+from dashboard.models.moderation import UserModeration
 from dashboard.models.posts import BlogPost
 from dashboard.models.staff import STAFF_ROLE_RANK, StaffAccount, StaffRole
 from dashboard.models.tokens import LedgerKind, TokenLedgerEntry
@@ -58,6 +59,7 @@ __all__ = [
     "StripeProduct",
     "User",
     "UserRole",
+    "UserModeration",
     "UserSubscription",
     "VerificationToken",
     "cuid",
