@@ -49,6 +49,8 @@ class SearchColumn:
     name: str
     kind: str = "text"
     expression: Any = None
+    # False where no trigram index serves substrings: "contains" then matches by prefix.
+    substring: bool = True
 
     def column(self, model: type) -> Any:
         return self.expression(model) if self.expression else getattr(model, self.name)
@@ -172,6 +174,8 @@ class ScalableListMixin:
             expression = column.column(self.model)  # type: ignore[attr-defined]
             if column.kind == "exact":
                 conditions.append(expression == term)
+            elif mode == "contains" and not column.substring:
+                conditions.append(text_match(expression, term, "prefix"))
             else:
                 conditions.append(text_match(expression, term, mode))
         return sa.or_(*conditions)

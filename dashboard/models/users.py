@@ -53,24 +53,14 @@ class User(Base):
         unique_index("User", "email"),
         # Backoffice's own indexes (migration 0007), for lists and search on millions of rows.
         sa.Index("bo_user_created_at_idx", "createdAt", "id"),
-        sa.Index("bo_user_role_created_at_idx", "role", "createdAt", "id"),
-        sa.Index("bo_user_membership_created_at_idx", "membershipStatus", "createdAt", "id"),
         # Index-only scan for the dashboard's users-by-role-and-status figure.
         sa.Index("bo_user_role_membership_idx", "role", "membershipStatus"),
         sa.Index("bo_user_email_pattern_idx", sa.text("lower(email) text_pattern_ops")),
-        sa.Index("bo_user_name_pattern_idx", sa.text("lower(name) text_pattern_ops")),
         sa.Index(
             "bo_user_email_trgm_idx", sa.text("lower(email) gin_trgm_ops"), postgresql_using="gin"
         ),
-        sa.Index(
-            "bo_user_name_trgm_idx", sa.text("lower(name) gin_trgm_ops"), postgresql_using="gin"
-        ),
-        sa.Index(
-            "bo_user_tokens_expiry_idx",
-            "tokensExpiresAt",
-            "tokens",
-            postgresql_where=sa.text("tokens > 0"),
-        ),
+        sa.Index("bo_user_name_pattern_idx", sa.text("lower(name) text_pattern_ops")),
+        sa.Index("bo_user_tokens_expiry_idx", "tokensExpiresAt"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)
