@@ -33,7 +33,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     (``BACKOFFICE_ENV`` in it picks the environment). Raises ``config.ConfigError`` when a
     setting is missing or wrong.
     """
-    from dashboard import cli, database, health, jobs
+    from dashboard import admin, auth, cli, database, health, jobs, security
     from dashboard.extensions import db, migrate
 
     cli.install_error_handler()
@@ -61,6 +61,9 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
 
     jobs.init_app(app)
     app.register_blueprint(health.bp)
+    auth.init_app(app)  # sign-in, sessions, deny-by-default guard (runs before the CSRF check)
+    security.init_app(app)  # CSRF on every POST, CSP and the other security headers
+    admin.init_admin(app)
     cli.register(app)
     database.register_error_handlers(app)
     return app

@@ -109,16 +109,15 @@ def describe_url(url: URL | str) -> str:
 
 def register_error_handlers(app: Any) -> None:
     """A lost database is a 503 page that says so, not a traceback."""
-    from flask import render_template_string
 
     @app.errorhandler(sa.exc.OperationalError)
     def _database_unavailable(exc: sa.exc.OperationalError) -> tuple[str, int]:
         app.logger.error("database unavailable: %s", str(exc.orig).splitlines()[0])
+        # A plain string, not a template: template context processors (the signed-in staff
+        # member) would need the very database that is gone.
         return (
-            render_template_string(
-                "<!doctype html><title>Database unavailable</title>"
-                "<h1>Database unavailable</h1><p>Backoffice cannot reach its database right "
-                "now. Try again in a minute; if it persists, tell whoever is on call.</p>"
-            ),
+            "<!doctype html><title>Database unavailable</title>"
+            "<h1>Database unavailable</h1><p>Backoffice cannot reach its database right "
+            "now. Try again in a minute; if it persists, tell whoever is on call.</p>",
             503,
         )
