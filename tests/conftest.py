@@ -205,3 +205,59 @@ def scratch_database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def csrf_token(client: Any) -> str:
+    """A valid CSRF token for ``client``'s session (what a rendered form would carry)."""
+    import secrets
+
+    from flask import current_app
+    from itsdangerous import URLSafeTimedSerializer
+
+    with client.session_transaction() as session:
+        raw = session.setdefault("csrf_token", secrets.token_hex(20))
+    return URLSafeTimedSerializer(current_app.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+@pytest.fixture
+def sign_in(app: Flask):  # noqa: ANN201
+    """``sign_in(client, staff, password=..., code=None)``: sign in through the real forms
+    (password, then the TOTP code if one is given); returns the last response."""
+    from tests.factories import STAFF_PASSWORD
+
+    def do(client: Any, staff: Any, password: str = STAFF_PASSWORD, code: str | None = None):  # noqa: ANN202
+        response = client.post(
+            "/auth/sign-in",
+            data={"email": staff.email, "password": password, "csrf_token": csrf_token(client)},
+        )
+        if code is not None and response.status_code == 302:
+            response = client.post(
+                "/auth/second-factor", data={"code": code, "csrf_token": csrf_token(client)}
+            )
+        return response
+
+    return do
+
+
+class FrozenClock:
+    """``dashboard.clock.now`` under the test's control: ``advance(minutes=16)``."""
+
+    def __init__(self, start: Any) -> None:
+        self.current = start
+
+    def __call__(self) -> Any:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    from dashboard.models import utcnow
+
+    clock = FrozenClock(utcnow())
+    monkeypatch.setattr("dashboard.clock.now", clock)
+    return clock

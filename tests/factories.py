@@ -13,6 +13,8 @@ from dashboard.models import (
     BlogPost,
     PaymentHistory,
     Session,
+    StaffAccount,
+    StaffRole,
     StripeCustomer,
     StripePrice,
     StripeProduct,
@@ -135,3 +137,27 @@ def make_post(user: User, **overrides: Any) -> BlogPost:
     }
     values.update(overrides)
     return _add(BlogPost(**values))
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def make_staff(
+    role: str = "ADMIN",
+    *,
+    password: str = STAFF_PASSWORD,
+    user: User | None = None,
+    **overrides: Any,
+) -> StaffAccount:
+    """A staff account (and its user) that can sign in with ``password``."""
+    from dashboard.auth.passwords import hash_password
+
+    user = user or make_user()
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "role": StaffRole(role),
+        "password_hash": hash_password(password),
+        "recovery_code_hashes": [],
+    }
+    values.update(overrides)
+    return _add(StaffAccount(**values))

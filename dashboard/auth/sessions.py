@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
@@ -167,6 +167,11 @@ def _end_stale_session() -> None:
 def guard() -> ResponseReturnValue | None:
     """Before every request: end a session that is over, then let through public
     endpoints, sign-in steps in progress and signed-in staff; send anyone else to sign-in."""
+    # What a previous request cached on ``g`` (the user, the CSRF token, the CSP nonce) must
+    # not carry over. Each request has its own ``g`` in production; tests that run requests
+    # inside one app context share it.
+    for key in ("_login_user", "csrf_token", "csp_nonce"):
+        g.pop(key, None)
     endpoint = request.endpoint
     if endpoint is None or endpoint in ("static", "admin.static"):
         return None  # 404/405 as Flask decides; static assets are public

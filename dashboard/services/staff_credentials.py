@@ -227,6 +227,14 @@ def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
             user = User(email=email, name=f"Demo {role.value.title()}")
             db.session.add(user)
             db.session.flush()
+            audit_record(
+                actor=actor,
+                action="user.create",
+                target_model="User",
+                target_id=user.id,
+                changes=changes_between({}, {"email": user.email, "name": user.name}),
+                details={"for": "demo staff"},
+            )
         if user.role == UserRole.BANNED:
             user.role = UserRole.USER
         staff = db.session.execute(

@@ -38,6 +38,7 @@ class UserView(SecureModelView):
     column_default_sort = ("created_at", True)
     column_labels = {"created_at": "Created", "updated_at": "Updated"}
     form_columns = ("name", "email")
+    column_editable_list = ("name",)
     form_args = {
         "email": {
             "validators": [
