@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -130,22 +131,30 @@ def session_app(database_url: str) -> Flask:
     return create_app(settings_for(database_url))
 
 
-@pytest.fixture
-def app(session_app: Flask) -> Iterator[Flask]:
-    """The app with every database call of the test inside one rolled-back transaction."""
-    with session_app.app_context():
+@contextmanager
+def rolled_back(flask_app: Flask) -> Iterator[Flask]:
+    """Run inside an app context whose every database call is part of one outer transaction,
+    rolled back at the end (services' own commits act on savepoints)."""
+    with flask_app.app_context():
         engines = db.engines
         engine = engines[None]
         connection = engine.connect()
         outer = connection.begin()
         engines[None] = connection
         try:
-            yield session_app
+            yield flask_app
         finally:
             db.session.remove()
             engines[None] = engine
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture
+def app(session_app: Flask) -> Iterator[Flask]:
+    """The app with every database call of the test inside one rolled-back transaction."""
+    with rolled_back(session_app) as flask_app:
+        yield flask_app
 
 
 def empty_all_tables(engine: sa.Engine) -> None:
@@ -219,24 +228,32 @@ def csrf_token(client: Any) -> str:
     return URLSafeTimedSerializer(current_app.secret_key, salt="wtf-csrf-token").dumps(raw)
 
 
-@pytest.fixture
-def sign_in(app: Flask):  # noqa: ANN201
-    """``sign_in(client, staff, password=..., code=None)``: sign in through the real forms
-    (password, then the TOTP code if one is given); returns the last response."""
+def sign_in_with_forms(
+    client: Any, staff: Any, password: str | None = None, code: str | None = None
+):  # noqa: ANN201
+    """Sign ``client`` in through the real forms (password, then the TOTP code if one is
+    given); returns the last response."""
     from tests.factories import STAFF_PASSWORD
 
-    def do(client: Any, staff: Any, password: str = STAFF_PASSWORD, code: str | None = None):  # noqa: ANN202
+    response = client.post(
+        "/auth/sign-in",
+        data={
+            "email": staff.email,
+            "password": password or STAFF_PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    if code is not None and response.status_code == 302:
         response = client.post(
-            "/auth/sign-in",
-            data={"email": staff.email, "password": password, "csrf_token": csrf_token(client)},
+            "/auth/second-factor", data={"code": code, "csrf_token": csrf_token(client)}
         )
-        if code is not None and response.status_code == 302:
-            response = client.post(
-                "/auth/second-factor", data={"code": code, "csrf_token": csrf_token(client)}
-            )
-        return response
+    return response
 
-    return do
+
+@pytest.fixture
+def sign_in(app: Flask):  # noqa: ANN201
+    """``sign_in(client, staff, password=..., code=None)``: see ``sign_in_with_forms``."""
+    return sign_in_with_forms
 
 
 class FrozenClock:

@@ -3,6 +3,7 @@ history (so they are what the form changed, not what it sent)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,27 +33,39 @@ def _related_id(value: Any) -> Any:
     return ":".join(str(part) for part in identity) if identity else str(value)
 
 
-def pending_changes(model: Any) -> dict[str, Any]:
-    """``{"field": {"before", "after"}}`` for the attributes changed since the row was
-    loaded (call before the flush that would clear the history). Many-to-one relationships
-    are recorded by the related row's id."""
+def changed_before(model: Any) -> dict[str, Any]:
+    """The previous values of the attributes changed since the row was loaded (history is
+    cleared by a flush, so call this before one). Many-to-one relationships are given by the
+    related row's id; reverse collections are never in Backoffice forms and are skipped."""
     state = sa.inspect(model)
     before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
     for attr in state.attrs:
-        prop = getattr(state.mapper.attrs, attr.key)
+        prop = state.mapper.attrs[attr.key]
         if isinstance(prop, RelationshipProperty) and prop.uselist:
-            continue  # reverse collections: never in Backoffice forms
+            continue
         history = attr.history
         if not history.has_changes():
             continue
         old = history.deleted[0] if history.deleted else None
-        new = history.added[0] if history.added else None
-        if isinstance(prop, RelationshipProperty):
-            old, new = _related_id(old), _related_id(new)
-        before[attr.key] = old
-        after[attr.key] = new
-    return changes_between(before, after)
+        before[attr.key] = _related_id(old) if isinstance(prop, RelationshipProperty) else old
+    return before
+
+
+def current_values(model: Any, names: Iterable[str]) -> dict[str, Any]:
+    mapper = sa.inspect(type(model))
+    values = {}
+    for name in names:
+        value = getattr(model, name)
+        values[name] = (
+            _related_id(value) if isinstance(mapper.attrs[name], RelationshipProperty) else value
+        )
+    return values
+
+
+def pending_changes(model: Any) -> dict[str, Any]:
+    """``{"field": {"before", "after"}}`` for the attributes changed since the row was loaded."""
+    before = changed_before(model)
+    return changes_between(before, current_values(model, before))
 
 
 def created_changes(model: Any) -> dict[str, Any]:

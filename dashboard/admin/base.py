@@ -52,7 +52,7 @@ from dashboard.auth.current import current_actor, current_role
 from dashboard.extensions import db
 from dashboard.models import AuditLog
 from dashboard.permissions import Op, Tool, can, editable_fields, visible_fields
-from dashboard.services.audit import SECRET_FIELDS, audit_record
+from dashboard.services.audit import SECRET_FIELDS, audit_record, changes_between
 
 HISTORY_LIMIT = 50
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -320,7 +320,7 @@ class SecureModelView(AccessMixin, ModelView):
         limit = self.editable_names()
         if limit is not None:
             for field_name in [f.name for f in form]:
-                if field_name not in limit and field_name != "csrf_token":
+                if field_name not in limit and field_name not in ("csrf_token", "list_form_pk"):
                     del form[field_name]
         return form
 
@@ -346,14 +346,19 @@ class SecureModelView(AccessMixin, ModelView):
         )
 
     def _on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
-        super()._on_model_change(form, model, is_created)
+        # The form's changes are read before the view's own hook runs: a query in that hook
+        # would autoflush and wipe the attribute history that holds the old values.
+        before = {} if is_created else auditing.changed_before(model)
+        with db.session.no_autoflush:
+            super()._on_model_change(form, model, is_created)
         if is_created:
             db.session.flush()
             self._audit("model.create", model, auditing.created_changes(model))
-        else:
-            changes = auditing.pending_changes(model)
-            if changes:
-                self._audit("model.update", model, changes)
+            return
+        before = {**auditing.changed_before(model), **before}
+        changes = changes_between(before, auditing.current_values(model, before))
+        if changes:
+            self._audit("model.update", model, changes)
 
     def delete_model(self, model: Any) -> bool:
         # Flask-Admin's delete_model with the audit row added before the commit.

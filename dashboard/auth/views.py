@@ -135,6 +135,8 @@ def sign_in() -> ResponseReturnValue:
 
 @bp.route("/second-factor", methods=("GET", "POST"))
 def second_factor() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(_home())
     staff = _pending_staff()
     if staff is None or not staff.totp_enrolled:
         return _restart()

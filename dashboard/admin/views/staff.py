@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from dashboard.admin.access import requires
@@ -23,7 +23,7 @@ from dashboard.permissions import Op, Tool
 from dashboard.services import staff as staff_service
 from dashboard.services.errors import BackofficeError
 
-ROLE_CHOICES = [(role.value, role.value.title()) for role in StaffRole]
+ROLE_CHOICES = [SelectChoice(role.value, role.value.title()) for role in StaffRole]
 
 
 class InviteForm(FlaskForm):
