@@ -68,7 +68,13 @@ def setup_admin(email: str, password_stdin: bool, with_totp: bool) -> None:
 
 @staff_cli.command("create-demo")
 @with_appcontext
-def create_demo() -> None:
+@click.option(
+    "--url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="Where the dashboard is served, for the printed sign-in address.",
+)
+def create_demo(url: str) -> None:
     """Create (or repair) one demo staff member per role with a known password.
     Refuses in production."""
     from dashboard.services.staff_credentials import staff_ensure_demo
@@ -77,6 +83,6 @@ def create_demo() -> None:
         rows = staff_ensure_demo(actor=Actor.system("cli"))
     except BackofficeError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo("Demo staff (development only) — sign in at /auth/sign-in with:")
+    click.echo(f"Demo staff (development only) — sign in at {url.rstrip('/')}/auth/sign-in with:")
     for role, email, password in rows:
         click.echo(f"  {role.value:<8} {email:<26} {password}")
