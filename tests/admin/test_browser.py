@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from dashboard.auth import totp
 from dashboard.extensions import db
-from dashboard.models import utcnow
+from dashboard.models import User, utcnow
 from tests.conftest import IN_CI
 from tests.factories import STAFF_PASSWORD, make_staff, make_user
 
@@ -90,9 +90,25 @@ def test_sign_in_with_totp_use_the_admin_and_sign_out_without_csp_violations(
     page.wait_for_url("**/admin/users/")
     assert "customer@example.com" in page.content()
 
+    # Inline edit (x-editable posts with the CSRF token).
+    page.click(f"a[data-pk='{user_id}']")
+    page.fill(".editable-input textarea", "Renamed Inline")
+    page.click(".editable-submit")
+    page.wait_for_selector(f"a[data-pk='{user_id}']:has-text('Renamed Inline')")
+    db.session.expire_all()
+    assert db.session.get(User, user_id).name == "Renamed Inline"
+
     # The filter menu (Flask-Admin's bs4_filters.js under the CSP).
     page.click("text=Add Filter")
     page.click("a.filter >> nth=0")
+    page.wait_for_selector("table.filters tr")
+
+    # An edit form (form.js, select2) and the audit log's date filter (daterangepicker).
+    page.goto(f"{live_server}/admin/users/edit/?id={user_id}")
+    page.wait_for_selector("form.admin-form")
+    page.goto(f"{live_server}/admin/audit/")
+    page.click("text=Add Filter")
+    page.click("a.filter:has-text('When (UTC)')")
     page.wait_for_selector("table.filters tr")
 
     # A confirmation button (static/js/admin.js replaces the inline onclick).

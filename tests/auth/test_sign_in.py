@@ -242,3 +242,19 @@ def test_sign_in_page_sends_signed_in_staff_home(app, client, sign_in):
     sign_in(client, make_staff())
     response = client.get("/auth/sign-in")
     assert response.status_code == 302 and response.location == "/admin/"
+
+
+@pytest.mark.backends("postgresql")  # two apps at once: SQLite would lock
+def test_a_forwarded_address_counts_only_behind_trusted_proxies(app, client, database_url):
+    from dashboard import create_app
+    from tests.conftest import rolled_back, settings_for
+
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+    post_password(client, "nobody@example.com", "whatever password", headers=forwarded)
+    assert audit_rows("auth.sign_in_failed")[-1].ip == "127.0.0.1"  # no proxy is trusted
+
+    behind_proxy = create_app(settings_for(database_url, PROXY_FIX_HOPS=1))
+    with rolled_back(behind_proxy):
+        other = behind_proxy.test_client()
+        post_password(other, "nobody@example.com", "whatever password", headers=forwarded)
+        assert audit_rows("auth.sign_in_failed")[-1].ip == "203.0.113.7"
