@@ -37,7 +37,6 @@ What the base does for every such view:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -48,10 +47,11 @@ from flask_admin.contrib.sqla import ModelView
 
 from dashboard.admin import auditing
 from dashboard.admin.access import AccessMixin, Requirement
+from dashboard.admin.role_fields import RoleFieldsMixin, last_name
 from dashboard.auth.current import current_actor, current_role
 from dashboard.extensions import db
 from dashboard.models import AuditLog
-from dashboard.permissions import Op, Tool, can, editable_fields, visible_fields
+from dashboard.permissions import Op, Tool, can, visible_fields
 from dashboard.services.audit import SECRET_FIELDS, audit_record, changes_between
 
 HISTORY_LIMIT = 50
@@ -77,24 +77,7 @@ class SecureView(AccessMixin, BaseView):
     undeclared methods answer 403 to everyone."""
 
 
-def _last(name: Any) -> str:
-    return str(name).split(".")[-1]
-
-
-def _role_filtered(name: str) -> property:
-    """A column list that Flask-Admin computes once but each role sees filtered."""
-    key = f"_bo_all{name}"
-
-    def get(self: SecureModelView) -> list[tuple[str, str]]:
-        return self._only_visible(self.__dict__.get(key))
-
-    def set_(self: SecureModelView, value: list[tuple[str, str]]) -> None:
-        self.__dict__[key] = value
-
-    return property(get, set_)
-
-
-class SecureModelView(AccessMixin, ModelView):
+class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
     """A model's admin view, denied by default; see the module docstring."""
 
     endpoint_requirements = MODEL_ENDPOINTS
@@ -140,7 +123,7 @@ class SecureModelView(AccessMixin, ModelView):
         ):
             for column in getattr(self, attribute) or ():
                 if isinstance(column, str | sa.orm.InstrumentedAttribute) and (
-                    _last(getattr(column, "key", column)) in SECRET_FIELDS
+                    last_name(getattr(column, "key", column)) in SECRET_FIELDS
                 ):
                     raise TypeError(f"{name}: {attribute} lists the secret column {column!r}")
         for action_name, (handler, _text, _confirm) in self._declared_actions():
@@ -158,23 +141,22 @@ class SecureModelView(AccessMixin, ModelView):
 
     # -- permissions --------------------------------------------------------------------------
 
-    CEILINGS: ClassVar[dict[str, str]] = {
-        "create_view": "allow_create",
-        "edit_view": "allow_edit",
-        "ajax_update": "allow_edit",
-        "delete_view": "allow_delete",
-        "export": "allow_export",
-        "details_view": "allow_details",
-        "ajax_lookup": "allow_edit",
+    # The ``allow_*`` ceiling each Flask-Admin endpoint needs besides the matrix.
+    CEILINGS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "create_view": ("allow_create",),
+        "edit_view": ("allow_edit",),
+        "ajax_update": ("allow_edit",),
+        "delete_view": ("allow_delete",),
+        "export": ("allow_export",),
+        "details_view": ("allow_details",),
+        "ajax_lookup": ("allow_create", "allow_edit"),  # any: lookups serve the forms
     }
 
     def allowed(self, name: str, role: Any = None) -> bool:
-        ceiling = self.CEILINGS.get(name)
-        if name == "ajax_lookup":
-            offered = self.allow_create or self.allow_edit
-        else:
-            offered = getattr(self, ceiling) if ceiling else True
-        return bool(offered) and super().allowed(name, role)
+        ceilings = self.CEILINGS.get(name)
+        if ceilings and not any(getattr(self, ceiling) for ceiling in ceilings):
+            return False
+        return super().allowed(name, role)
 
     def _allowed_now(self, name: str) -> bool:
         return has_request_context() and self.allowed(name)
@@ -241,97 +223,8 @@ class SecureModelView(AccessMixin, ModelView):
         if not can(role, target, Op.VIEW):
             return False
         limit = visible_fields(role, target)
-        shown = {_last(field) for field in getattr(loader, "fields", ())}
+        shown = {last_name(field) for field in getattr(loader, "fields", ())}
         return limit is None or shown <= limit
-
-    # -- what a role sees ---------------------------------------------------------------------
-
-    def visible_names(self) -> frozenset[str] | None:
-        if not has_request_context():
-            return None
-        return visible_fields(current_role(), self.permission_model or "")
-
-    def editable_names(self) -> set[str] | None:
-        limit = editable_fields(current_role(), self.permission_model or "")
-        return None if limit is None else set(limit)
-
-    def _only_visible(self, columns: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
-        limit = self.visible_names()
-        if columns is None or limit is None:
-            return columns or []
-        return [(c, label) for c, label in columns if c in limit or c.split(".")[0] in limit]
-
-    def _column_name(self, column: Any) -> str | None:
-        """The attribute name of a Column / InstrumentedAttribute of this view's model."""
-        if isinstance(column, sa.orm.InstrumentedAttribute):
-            return column.key if column.class_ is self.model else None
-        try:
-            return sa.inspect(self.model).get_property_by_column(column).key
-        except (sa.exc.NoInspectionAvailable, sa.orm.exc.UnmappedColumnError, AttributeError):
-            return None
-
-    _list_columns = _role_filtered("_list_columns")
-    _details_columns = _role_filtered("_details_columns")
-    _export_columns = _role_filtered("_export_columns")
-
-    @property
-    def _search_fields(self) -> list[Any] | None:  # type: ignore[override]
-        fields = self.__dict__.get("_bo_search_fields")
-        limit = self.visible_names()
-        if fields is None or limit is None:
-            return fields
-        return [(c, path) for c, path in fields if not path and self._column_name(c) in limit]
-
-    @_search_fields.setter
-    def _search_fields(self, value: list[Any] | None) -> None:
-        self.__dict__["_bo_search_fields"] = value
-
-    def _filter_visible(self, index: int) -> bool:
-        limit = self.visible_names()
-        if limit is None:
-            return True
-        return self._column_name(getattr(self._filters[index], "column", None)) in limit
-
-    def _get_list_filter_args(self) -> list[Any] | None:
-        filters = super()._get_list_filter_args()
-        if filters is None:
-            return None
-        return [flt for flt in filters if self._filter_visible(flt[0])]
-
-    def _get_filter_groups(self) -> OrderedDict[str, list[dict[str, Any]]] | None:
-        groups = super()._get_filter_groups()
-        if groups is None:
-            return None
-        kept: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        for label, entries in groups.items():
-            entries = [entry for entry in entries if self._filter_visible(entry["index"])]
-            if entries:
-                kept[label] = entries
-        return kept
-
-    def render(self, template: str, **kwargs: Any) -> str:
-        if "filter_groups" in kwargs and not kwargs["filter_groups"]:
-            kwargs["filters"] = None  # no filter this role may use: no filter menu
-        return super().render(template, **kwargs)
-
-    # -- what a role may change ---------------------------------------------------------------
-
-    def _limit_form(self, form: Any) -> Any:
-        limit = self.editable_names()
-        if limit is not None:
-            for field_name in [f.name for f in form]:
-                if field_name not in limit and field_name not in ("csrf_token", "list_form_pk"):
-                    del form[field_name]
-        return form
-
-    def create_form(self, obj: Any = None) -> Any:
-        return self._limit_form(super().create_form(obj))
-
-    def edit_form(self, obj: Any = None) -> Any:
-        return self._limit_form(super().edit_form(obj))
-
-    def list_form(self, obj: Any = None) -> Any:
-        return self._limit_form(super().list_form(obj))
 
     # -- the audit trail ----------------------------------------------------------------------
 
