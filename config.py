@@ -74,7 +74,7 @@ class Config:
         self._init_security()
 
     def _init_security(self) -> None:
-        """Sign-in, session and response-header settings (README: "Security settings")."""
+        """Sign-in, session and response-header settings (rows in README's configuration table)."""
         production = self.ENV_NAME == "production"
         # TOTP is required for ADMIN staff; off by default only where nothing is real.
         self.REQUIRE_TOTP = env_bool("REQUIRE_TOTP", production)
@@ -96,7 +96,6 @@ class Config:
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", production)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_PERMANENT = False
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         # A CSRF token lives as long as the longest possible session.

@@ -121,11 +121,12 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
             "column_editable_list",
             "column_filters",
         ):
-            for column in getattr(self, attribute) or ():
-                if isinstance(column, str | sa.orm.InstrumentedAttribute) and (
+            for entry in getattr(self, attribute) or ():
+                column = getattr(entry, "column", entry)  # a filter object names its column
+                if isinstance(column, str | sa.orm.InstrumentedAttribute | sa.Column) and (
                     last_name(getattr(column, "key", column)) in SECRET_FIELDS
                 ):
-                    raise TypeError(f"{name}: {attribute} lists the secret column {column!r}")
+                    raise TypeError(f"{name}: {attribute} lists the secret column {entry!r}")
         for action_name, (handler, _text, _confirm) in self._declared_actions():
             if (
                 action_name not in BUILTIN_ACTIONS

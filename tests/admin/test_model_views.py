@@ -9,12 +9,13 @@ import io
 import pytest
 import sqlalchemy as sa
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import FilterEqual
 
 from dashboard import create_app
 from dashboard.admin.access import requires
 from dashboard.admin.base import SecureModelView
 from dashboard.extensions import db
-from dashboard.models import AuditLog, BlogPost, StaffRole, UserRole
+from dashboard.models import AuditLog, BlogPost, StaffRole, UserRole, VerificationToken
 from dashboard.permissions import MODEL_GRANTS, Op, Tool
 from tests.conftest import csrf_token, rolled_back, settings_for, sign_in_with_forms
 from tests.factories import make_post, make_staff, make_user
@@ -285,6 +286,7 @@ def test_fk_lookup_over_a_column_the_role_cannot_see_is_refused(papp, monkeypatc
         ("column_searchable_list", ("session_token",), "secret column 'session_token'"),
         ("column_filters", ("user.password_hash",), "secret column"),
         ("column_export_list", ("token",), "secret column 'token'"),
+        ("column_filters", (FilterEqual(VerificationToken.token, "Token"),), "secret column"),
     ],
 )
 def test_a_view_that_would_expose_a_secret_is_refused(attribute, value, message):

@@ -40,7 +40,6 @@ def test_production_defaults_are_the_strict_ones(monkeypatch):
     assert production.HSTS_SECONDS == 31536000
     assert not development.REQUIRE_TOTP and not development.SESSION_COOKIE_SECURE
     assert (production.SESSION_IDLE_MINUTES, production.SESSION_MAX_HOURS) == (30, 8)
-    assert production.SESSION_PERMANENT is False
 
 
 def test_settings_come_from_the_environment(monkeypatch):
