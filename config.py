@@ -80,8 +80,7 @@ class Config:
         self.REDIS_URL = env_str("REDIS_URL")
         self.JOB_RUNNER = env_str("JOB_RUNNER")  # rq | thread | inline; None = decide
         self.JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600)
-        # Lists and exports
-        self.EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
+        # Home dashboard
         self.STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 60)
         # AI post generation (OpenAI). No key means generation is off and nothing is charged.
         self.OPENAI_API_KEY = env_str("OPENAI_API_KEY")
@@ -102,9 +101,58 @@ class Config:
         self.MEDIA_BACKEND = env_str("MEDIA_BACKEND", "local")
         self.MEDIA_ROOT = env_str("MEDIA_ROOT")
         self.MEDIA_BASE_URL = env_str("MEDIA_BASE_URL", "/media/")
+        self._init_security()
+
+    def _init_security(self) -> None:
+        """Sign-in, session and response-header settings (rows in README's configuration table)."""
+        production = self.ENV_NAME == "production"
+        # TOTP is required for ADMIN staff; off by default only where nothing is real.
+        self.REQUIRE_TOTP = env_bool("REQUIRE_TOTP", production)
+        self.SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+        self.SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 8)
+        self.SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 5)
+        self.SIGN_IN_LOCKOUT_MINUTES = env_int("SIGN_IN_LOCKOUT_MINUTES", 15)
+        self.SIGN_IN_LOCKOUT_MAX_MINUTES = env_int("SIGN_IN_LOCKOUT_MAX_MINUTES", 24 * 60)
+        self.SIGN_IN_IP_LIMIT = env_int("SIGN_IN_IP_LIMIT", 20)
+        self.SIGN_IN_IP_WINDOW_MINUTES = env_int("SIGN_IN_IP_WINDOW_MINUTES", 15)
+        self.PASSWORD_MIN_LENGTH = max(12, env_int("PASSWORD_MIN_LENGTH", 12))
+        # How many reverse proxies in front of Backoffice set X-Forwarded-For/-Proto; 0
+        # trusts none (the per-IP limit then sees the proxy's address).
+        self.PROXY_FIX_HOPS = env_int("PROXY_FIX_HOPS", 0)
+        self.HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000 if production else 0)
+        self.EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 10000)
+        # Flask's own cookie settings. The session cookie never outlives the browser
+        # ("remember me" does not exist); SESSION_MAX_HOURS ends it on the server side.
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", production)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        # A CSRF token lives as long as the longest possible session.
+        self.WTF_CSRF_TIME_LIMIT = self.SESSION_MAX_HOURS * 3600
+        # argon2id parameters: argon2-cffi's RFC 9106 low-memory profile unless "cheap"
+        # (tests only: hashing thousands of passwords at production cost is pointless).
+        self.PASSWORD_HASH_PROFILE = "rfc9106-low-memory"
+
+    def _check_security(self) -> None:
+        for name in (
+            "SESSION_IDLE_MINUTES",
+            "SESSION_MAX_HOURS",
+            "SIGN_IN_MAX_FAILURES",
+            "SIGN_IN_LOCKOUT_MINUTES",
+            "SIGN_IN_LOCKOUT_MAX_MINUTES",
+            "SIGN_IN_IP_LIMIT",
+            "SIGN_IN_IP_WINDOW_MINUTES",
+            "EXPORT_MAX_ROWS",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than zero")
+        if self.PROXY_FIX_HOPS < 0 or self.HSTS_SECONDS < 0:
+            raise ConfigError("PROXY_FIX_HOPS and HSTS_SECONDS cannot be negative")
 
     def validate(self) -> None:
         """Raise ConfigError for settings this environment must not run with."""
+        self._check_security()
         if not self.SECRET_KEY or self.SECRET_KEY == DEV_SECRET_KEY or len(self.SECRET_KEY) < 32:
             raise ConfigError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in "
@@ -125,7 +173,7 @@ class DevelopmentConfig(Config):
         self.SECRET_KEY = self.SECRET_KEY or DEV_SECRET_KEY
 
     def validate(self) -> None:
-        return None
+        self._check_security()
 
 
 class TestingConfig(DevelopmentConfig):
@@ -137,6 +185,7 @@ class TestingConfig(DevelopmentConfig):
         super().__init__()
         self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 60000)
         self.JOB_RUNNER = "inline"
+        self.PASSWORD_HASH_PROFILE = "cheap"
 
 
 CONFIGS: dict[str, type[Config]] = {

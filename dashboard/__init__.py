@@ -34,6 +34,8 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     setting is missing or wrong.
     """
     from dashboard import (
+        admin,
+        auth,
         cli,
         database,
         health,
@@ -41,6 +43,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         media_views,
         observability,
         posts_cli,
+        security,
         support_cli,
     )
     from dashboard.extensions import db, migrate
@@ -74,6 +77,9 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     posts_cli.init_app(app)
     media_views.init_app(app)
     app.register_blueprint(health.bp)
+    auth.init_app(app)  # sign-in, sessions, deny-by-default guard (runs before the CSRF check)
+    security.init_app(app)  # CSRF on every POST, CSP and the other security headers
+    admin.init_admin(app)
     cli.register(app)
     ops_cli.register_cli(app)
     support_cli.register_cli(app)

@@ -1,41 +1,16 @@
 """Staff previews of stored media (generated featured images) at ``/media/<key>``.
 
-Access: a ``before_request`` hook on the blueprint asks ``dashboard.auth.require_staff()``,
-imported when a request comes (the sign-in system provides it). It returns None to let a
-signed-in staff member through, or a response (a redirect to sign-in) / raises (403) to
-stop everyone else. Until that function exists every request is refused with 403, except
-under TESTING, where the route is open so its own tests can run.
+Access: the sign-in guard (``dashboard.auth``) admits only signed-in staff to every endpoint
+that is not public, this one included; every staff role may see post images.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from flask import Blueprint, Flask, Response, abort, current_app, send_file, url_for
+from flask import Blueprint, Flask, Response, abort, send_file, url_for
 
 from dashboard.services.media import StorageError, check_media_config, content_type_for, media_store
 
 bp = Blueprint("media", __name__, url_prefix="/media")
-
-
-def _require_staff_function():  # noqa: ANN202 - whatever dashboard.auth provides
-    try:
-        auth = importlib.import_module("dashboard.auth")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dashboard.auth":
-            raise  # dashboard.auth exists but is broken: fail loudly, never open the route
-        return None
-    return getattr(auth, "require_staff", None)
-
-
-@bp.before_request
-def staff_only() -> Response | None:
-    require_staff = _require_staff_function()
-    if require_staff is None:
-        if current_app.testing:
-            return None
-        abort(403)
-    return require_staff()
 
 
 @bp.get("/<path:key>")

@@ -28,10 +28,11 @@ from flask import (
     g,
     has_request_context,
     jsonify,
-    render_template_string,
     request,
+    url_for,
 )
 from flask import logging as flask_logging
+from jinja2 import Environment
 from werkzeug.exceptions import HTTPException
 
 from config import ConfigError
@@ -63,11 +64,16 @@ ERROR_TEXTS = {
     ),
 }
 ERROR_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }} ({{ status }})</title></head>
-<body><main>
-<h1>{{ title }}</h1>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }} ({{ status }}) · Backoffice</title>
+{% if stylesheet %}<link rel="stylesheet" href="{{ stylesheet }}">{% endif %}
+</head>
+<body><main class="container my-5">
+<h1 class="h4">{{ title }}</h1>
 <p>{{ message }}</p>
-<p>Request id: <code>{{ request_id }}</code></p>
+<p class="text-muted small">Request id: <code>{{ request_id }}</code></p>
+<p><a href="/admin/">Back to the dashboard</a></p>
 </main></body></html>
 """
 
@@ -197,6 +203,16 @@ def _wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > 0
 
 
+_ERROR_TEMPLATE = Environment(autoescape=True).from_string(ERROR_PAGE)
+
+
+def _stylesheet_url() -> str | None:
+    try:
+        return url_for("admin.static", filename="bootstrap/bootstrap4/css/bootstrap.min.css")
+    except Exception:  # an app without the admin (some tests), or outside a request
+        return None
+
+
 def error_response(status: int, *, title: str | None = None, message: str | None = None) -> Any:
     """The error page (or JSON, for clients that ask for it) for ``status``, with the
     request id and nothing else about the error."""
@@ -208,8 +224,14 @@ def error_response(status: int, *, title: str | None = None, message: str | None
     if _wants_json():
         body = jsonify(error=title, message=message, status=status, request_id=request_id)
         return body, status
-    page = render_template_string(
-        ERROR_PAGE, title=title, message=message, status=status, request_id=request_id
+    # A standalone template: Flask's context processors would load the signed-in staff
+    # member, which needs the database that may be the very thing that failed.
+    page = _ERROR_TEMPLATE.render(
+        title=title,
+        message=message,
+        status=status,
+        request_id=request_id,
+        stylesheet=_stylesheet_url(),
     )
     return page, status
 

@@ -59,9 +59,15 @@ MODELS = (
 )
 ALL_OPS = frozenset(Op)
 READ = frozenset({Op.VIEW})
+# Written only by the services that own them (the audit trail by every change, the ledger by
+# services.tokens): nobody creates, edits or deletes their rows through a view, not even ADMIN.
+APPEND_ONLY_MODELS = frozenset({"AuditLog", "TokenLedgerEntry"})
+APPEND_ONLY_OPS = frozenset({Op.VIEW, Op.EXPORT})
 
 MODEL_GRANTS: dict[StaffRole, dict[str, frozenset[Op]]] = {
-    StaffRole.ADMIN: {model: ALL_OPS for model in MODELS},
+    StaffRole.ADMIN: {
+        model: (APPEND_ONLY_OPS if model in APPEND_ONLY_MODELS else ALL_OPS) for model in MODELS
+    },
     StaffRole.SUPPORT: {
         "User": frozenset({Op.VIEW, Op.EDIT}),
         "StripeCustomer": READ,
@@ -127,6 +133,8 @@ def can(role: StaffRole | str | None, subject: str | Tool, op: Op | str | None =
     try:
         wanted = Op(op)
     except ValueError:
+        return False
+    if str(subject) in APPEND_ONLY_MODELS and wanted not in APPEND_ONLY_OPS:
         return False
     return wanted in MODEL_GRANTS.get(staff_role, {}).get(str(subject), frozenset())
 

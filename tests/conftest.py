@@ -133,7 +133,8 @@ def session_app(database_url: str) -> Flask:
 
 @contextmanager
 def rolled_back(flask_app: Flask) -> Iterator[Flask]:
-    """Run with every database call of ``flask_app`` inside one rolled-back transaction."""
+    """Run inside an app context whose every database call is part of one outer transaction,
+    rolled back at the end (services' own commits act on savepoints)."""
     with flask_app.app_context():
         engines = db.engines
         engine = engines[None]
@@ -213,3 +214,67 @@ def scratch_database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def csrf_token(client: Any) -> str:
+    """A valid CSRF token for ``client``'s session (what a rendered form would carry)."""
+    import secrets
+
+    from flask import current_app
+    from itsdangerous import URLSafeTimedSerializer
+
+    with client.session_transaction() as session:
+        raw = session.setdefault("csrf_token", secrets.token_hex(20))
+    return URLSafeTimedSerializer(current_app.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+def sign_in_with_forms(
+    client: Any, staff: Any, password: str | None = None, code: str | None = None
+):  # noqa: ANN201
+    """Sign ``client`` in through the real forms (password, then the TOTP code if one is
+    given); returns the last response."""
+    from tests.factories import STAFF_PASSWORD
+
+    response = client.post(
+        "/auth/sign-in",
+        data={
+            "email": staff.email,
+            "password": password or STAFF_PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    if code is not None and response.status_code == 302:
+        response = client.post(
+            "/auth/second-factor", data={"code": code, "csrf_token": csrf_token(client)}
+        )
+    return response
+
+
+@pytest.fixture
+def sign_in(app: Flask):  # noqa: ANN201
+    """``sign_in(client, staff, password=..., code=None)``: see ``sign_in_with_forms``."""
+    return sign_in_with_forms
+
+
+class FrozenClock:
+    """``dashboard.clock.now`` under the test's control: ``advance(minutes=16)``."""
+
+    def __init__(self, start: Any) -> None:
+        self.current = start
+
+    def __call__(self) -> Any:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    from dashboard.models import utcnow
+
+    clock = FrozenClock(utcnow())
+    monkeypatch.setattr("dashboard.clock.now", clock)
+    return clock

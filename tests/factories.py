@@ -141,12 +141,31 @@ def make_post(user: User, **overrides: Any) -> BlogPost:
     return _add(BlogPost(**values))
 
 
-def make_staff(role: StaffRole | str = StaffRole.SUPPORT, user: User | None = None) -> StaffAccount:
-    """A staff account (on a new user unless one is given); ADMIN staff get an ADMIN user."""
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def make_staff(
+    role: StaffRole | str = "ADMIN",
+    *,
+    password: str = STAFF_PASSWORD,
+    user: User | None = None,
+    **overrides: Any,
+) -> StaffAccount:
+    """A staff account that can sign in with ``password``, on a new user unless one is
+    given; ADMIN staff get an ADMIN user, as `flask setup-admin` makes them."""
+    from dashboard.auth.passwords import hash_password
+
     role = StaffRole(role)
     if user is None:
         user = make_user(role=UserRole.ADMIN if role == StaffRole.ADMIN else UserRole.USER)
-    return _add(StaffAccount(user_id=user.id, role=role))
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "role": role,
+        "password_hash": hash_password(password),
+        "recovery_code_hashes": [],
+    }
+    values.update(overrides)
+    return _add(StaffAccount(**values))
 
 
 def staff_actor(staff: StaffAccount) -> Actor:

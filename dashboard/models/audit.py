@@ -22,6 +22,8 @@ class AuditLog(Base):
         sa.Index("bo_audit_log_actor_staff_id_idx", "actor_staff_id", "id"),
         sa.Index("bo_audit_log_action_idx", "action", "id"),
         sa.Index("bo_audit_log_created_at_idx", "created_at"),
+        # The per-IP sign-in limit counts recent failures from one address.
+        sa.Index("bo_audit_log_ip_created_at_idx", "ip", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -43,6 +43,8 @@ class StaffAccount(Base):
     )
     password_hash: Mapped[str | None] = mapped_column(sa.Text)
     totp_secret: Mapped[str | None] = mapped_column(sa.Text)
+    # The last TOTP time step accepted, so that no code works twice.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     # argon2 hashes of unused recovery codes.
     recovery_code_hashes: Mapped[list[Any]] = mapped_column(Json, nullable=False, default=list)
     failed_sign_ins: Mapped[int] = mapped_column(
@@ -54,6 +56,11 @@ class StaffAccount(Base):
     locked_until: Mapped[datetime | None] = mapped_column(Timestamp)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_sign_in_ip: Mapped[str | None] = mapped_column(sa.Text)
+    # Set for invited staff and after an admin's password reset: the next sign-in must
+    # choose a new password before anything else.
+    password_change_required: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
     is_active: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=True, server_default=sa.true()
     )
@@ -71,6 +78,10 @@ class StaffAccount(Base):
     @property
     def email(self) -> str:
         return self.user.email
+
+    @property
+    def totp_enrolled(self) -> bool:
+        return bool(self.totp_secret)
 
     def __str__(self) -> str:
         return f"{self.user.email} ({self.role.value})"

@@ -1,0 +1,61 @@
+"""The admin interface (Flask-Admin, Bootstrap 4), served at ``/admin``; ``/`` redirects
+there. Every view derives from dashboard.admin.base (deny by default, audited changes).
+
+To add a view: write ``dashboard/admin/views/<name>.py`` with a ``SecureModelView`` or
+``SecureView`` subclass and add one line to ``VIEWS`` below (or call
+``admin.add_view`` on the object ``init_admin`` returns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, redirect, url_for
+from flask.typing import ResponseReturnValue
+from flask_admin import Admin, BaseView
+from flask_admin.theme import Bootstrap4Theme
+
+from dashboard.security import csp_nonce
+
+ADMIN_URL = "/admin"
+
+
+def _views() -> list[BaseView]:
+    """A fresh instance of every view (Flask-Admin binds a view to one app)."""
+    from dashboard.admin.views.audit_log import AuditLogView
+    from dashboard.admin.views.roles import RolesView
+    from dashboard.admin.views.staff import StaffView
+    from dashboard.admin.views.users import UserView
+    from dashboard.models import AuditLog, StaffAccount, User
+
+    return [
+        UserView(User, name="Users", endpoint="users"),
+        StaffView(StaffAccount, name="Staff", endpoint="staff", category="Backoffice"),
+        AuditLogView(AuditLog, name="Audit log", endpoint="audit", category="Backoffice"),
+        RolesView(name="What each role can do", endpoint="roles", category="Backoffice"),
+    ]
+
+
+VIEWS: list[Callable[[], list[BaseView]]] = [_views]
+
+
+def _home() -> ResponseReturnValue:
+    return redirect(url_for("admin.index"))
+
+
+def init_admin(app: Flask) -> Admin:
+    """Mount the admin on ``app`` and return it."""
+    from dashboard.admin.views.home import HomeView
+
+    admin = Admin(
+        app,
+        name="Backoffice",
+        url=ADMIN_URL,
+        index_view=HomeView(name="Home", url=ADMIN_URL),
+        theme=Bootstrap4Theme(base_template="admin/bo/base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,
+    )
+    for build in VIEWS:
+        admin.add_views(*build())
+    app.add_url_rule("/", "home", _home)
+    return admin

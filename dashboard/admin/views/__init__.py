@@ -1,0 +1,1 @@
+"""One module per admin view; dashboard.admin.init_admin lists them."""

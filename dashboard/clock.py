@@ -1,0 +1,21 @@
+"""The one clock that sign-in, lockouts and session timeouts read.
+
+Code calls ``clock.now()`` through the module (``from dashboard import clock``) so that tests
+can move time with ``monkeypatch.setattr("dashboard.clock.now", ...)`` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dashboard.models.base import utcnow
+
+
+def now() -> datetime:
+    """The current UTC time, naive, as the database stores it."""
+    return utcnow()
+
+
+def epoch(moment: datetime) -> int:
+    """Whole seconds since 1970 for a naive UTC datetime (what the session cookie holds)."""
+    return int(moment.replace(tzinfo=UTC).timestamp())
