@@ -237,6 +237,12 @@ def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
             )
         if user.role == UserRole.BANNED:
             user.role = UserRole.USER
+        if role == StaffRole.ADMIN and user.role != UserRole.ADMIN:
+            # As `flask setup-admin` does: the seed app sees its admins by User.role.
+            audit_record(actor=actor, action="user.role", target_model="User", target_id=user.id,
+                         changes=changes_between({"role": user.role}, {"role": UserRole.ADMIN}),
+                         reason="demo ADMIN staff")
+            user.role = UserRole.ADMIN
         staff = db.session.execute(
             sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
         ).scalar_one_or_none()

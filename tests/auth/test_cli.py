@@ -96,6 +96,8 @@ def test_create_demo_makes_one_staff_member_per_role_and_is_idempotent(app, runn
         assert f"{role.value:<8} {email:<26} {password}" in first.output
         staff = staff_of(email)
         assert staff.role == role and passwords.verify_password(staff.password_hash, password)
+        # The seed application recognises its admins by User.role, as setup-admin sets it.
+        assert (staff.user.role == UserRole.ADMIN) == (role == StaffRole.ADMIN)
     rows = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog))
 
     staff_of("support@backoffice.test").is_active = False
