@@ -110,6 +110,46 @@ def user_by_email(email: str) -> User | None:
     ).scalar_one_or_none()
 
 
+def user_create_for_staff(
+    *,
+    email: str,
+    actor: Actor,
+    purpose: str,
+    name: str | None = None,
+    role: UserRole = UserRole.USER,
+) -> User:
+    """A new seed-app User for a staff account, audited (the caller commits)."""
+    user = User(email=email, name=name, role=role)
+    db.session.add(user)
+    db.session.flush()
+    values = {"email": user.email, "name": user.name, "role": user.role}
+    audit_record(
+        actor=actor,
+        action="user.create",
+        target_model="User",
+        target_id=user.id,
+        changes=changes_between({}, {k: v for k, v in values.items() if v is not None}),
+        details={"for": purpose},
+    )
+    return user
+
+
+def user_make_admin(user: User, *, actor: Actor, reason: str) -> None:
+    """Give the User row of an ADMIN staff member ``role = ADMIN`` (the seed application
+    recognises its admins by it), audited; nothing if it has it already."""
+    if user.role == UserRole.ADMIN:
+        return
+    audit_record(
+        actor=actor,
+        action="user.change_role",
+        target_model="User",
+        target_id=user.id,
+        changes=changes_between({"role": user.role}, {"role": UserRole.ADMIN}),
+        reason=reason,
+    )
+    user.role = UserRole.ADMIN
+
+
 def _snapshot(staff: StaffAccount) -> dict:
     return {name: getattr(staff, name) for name in STAFF_FIELDS}
 
@@ -133,16 +173,8 @@ def staff_create(
     ):
         raise Conflict(ERR_EXISTS.format(email=user.email))
     if user is None:
-        user = User(email=email, name=(name or "").strip() or None)
-        db.session.add(user)
-        db.session.flush()
-        audit_record(
-            actor=actor,
-            action="user.create",
-            target_model="User",
-            target_id=user.id,
-            changes=changes_between({}, {"email": user.email, "name": user.name}),
-            details={"for": "staff account"},
+        user = user_create_for_staff(
+            email=email, name=(name or "").strip() or None, actor=actor, purpose="staff account"
         )
     temporary = passwords.generate_password()
     staff = StaffAccount(

@@ -20,11 +20,16 @@ from flask import current_app
 from dashboard import clock
 from dashboard.auth import passwords, totp
 from dashboard.extensions import db
-from dashboard.models import StaffAccount, StaffRole, User, UserRole
+from dashboard.models import StaffAccount, StaffRole, UserRole
 from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record, changes_between
 from dashboard.services.errors import BackofficeError, NotFound, PermissionDenied
-from dashboard.services.staff import normalize_email, user_by_email
+from dashboard.services.staff import (
+    normalize_email,
+    user_by_email,
+    user_create_for_staff,
+    user_make_admin,
+)
 
 ERR_NO_STAFF = "No staff account with id {staff_id}."
 ERR_CURRENT_PASSWORD = "Your current password is not right."
@@ -156,26 +161,11 @@ def staff_setup_admin(
     user = user_by_email(email)
     created_user = user is None
     if user is None:
-        user = User(email=email, role=UserRole.ADMIN)
-        db.session.add(user)
-        db.session.flush()
-        audit_record(
-            actor=actor,
-            action="user.create",
-            target_model="User",
-            target_id=user.id,
-            changes=changes_between({}, {"email": user.email, "role": user.role}),
+        user = user_create_for_staff(
+            email=email, role=UserRole.ADMIN, actor=actor, purpose="flask setup-admin"
         )
-    elif user.role != UserRole.ADMIN:
-        audit_record(
-            actor=actor,
-            action="user.change_role",
-            target_model="User",
-            target_id=user.id,
-            changes=changes_between({"role": user.role}, {"role": UserRole.ADMIN}),
-            reason="flask setup-admin",
-        )
-        user.role = UserRole.ADMIN
+    else:
+        user_make_admin(user, actor=actor, reason="flask setup-admin")
     staff = db.session.execute(
         sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
     ).scalar_one_or_none()
@@ -224,25 +214,13 @@ def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
     for role, email, password in DEMO_STAFF:
         user = user_by_email(email)
         if user is None:
-            user = User(email=email, name=f"Demo {role.value.title()}")
-            db.session.add(user)
-            db.session.flush()
-            audit_record(
-                actor=actor,
-                action="user.create",
-                target_model="User",
-                target_id=user.id,
-                changes=changes_between({}, {"email": user.email, "name": user.name}),
-                details={"for": "demo staff"},
+            user = user_create_for_staff(
+                email=email, name=f"Demo {role.value.title()}", actor=actor, purpose="demo staff"
             )
         if user.role == UserRole.BANNED:
             user.role = UserRole.USER
-        if role == StaffRole.ADMIN and user.role != UserRole.ADMIN:
-            # As `flask setup-admin` does: the seed app sees its admins by User.role.
-            audit_record(actor=actor, action="user.role", target_model="User", target_id=user.id,
-                         changes=changes_between({"role": user.role}, {"role": UserRole.ADMIN}),
-                         reason="demo ADMIN staff")
-            user.role = UserRole.ADMIN
+        if role == StaffRole.ADMIN:
+            user_make_admin(user, actor=actor, reason="demo ADMIN staff")
         staff = db.session.execute(
             sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
         ).scalar_one_or_none()
