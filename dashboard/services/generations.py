@@ -17,7 +17,9 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import BlogPost, Job, JobStatus, LedgerKind, TokenLedgerEntry, User
+from dashboard.services.errors import NotFound
 from dashboard.services.posts import (
+    ERR_JOB,
     JOB_KIND,
     PROGRESS_DRAWING,
     PROGRESS_FAILED,
@@ -42,6 +44,7 @@ WORD_OF_STATUS = {
 }
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 RECENT_LIMIT = 20
+MAX_ID_LENGTH = 200
 
 
 def progress_word(status: JobStatus, message: str | None) -> str:
@@ -93,6 +96,9 @@ def _refunded(job_id: str) -> int:
 def post_generation_state(job_id: str) -> GenerationState:
     """The state of generation job ``job_id``: progress word, figures, the failure's reason
     and refund, the saved draft. Raises NotFound (unknown id, or not a generation job)."""
+    # A NUL cannot be sent to PostgreSQL at all; an id that long is no id.
+    if "\x00" in job_id or len(job_id) > MAX_ID_LENGTH:
+        raise NotFound(ERR_JOB.format(job_id=job_id[:40].replace("\x00", "")))
     job = post_generation_get(job_id)
     params = job.params or {}
     user_email = None

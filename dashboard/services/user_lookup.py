@@ -23,8 +23,8 @@ def user_resolve(query: str) -> User:
     text = (query or "").strip()
     if not text:
         raise BackofficeError(ERR_EMPTY)
-    if len(text) > MAX_QUERY:
-        raise NotFound(ERR_UNKNOWN.format(query=text[:40] + "…"))
+    if len(text) > MAX_QUERY or "\x00" in text:  # PostgreSQL refuses NUL in a string
+        raise NotFound(ERR_UNKNOWN.format(query=text[:40].replace("\x00", "")))
     user = db.session.get(User, text)
     if user is not None:
         return user

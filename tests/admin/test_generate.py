@@ -387,3 +387,25 @@ def test_the_status_endpoint_answers_json_only_for_generation_jobs(app, openai_s
     db.session.flush()
     assert client.get(f"/admin/generate/job/{other.id}/status").status_code == 404
     assert client.get(f"/admin/generate/job/{other.id}").status_code == 404
+
+
+@pytest.mark.parametrize("job_id", ["a%00b", "x" * 5000, "%27%20OR%201=1--", "%25"])
+def test_hostile_job_ids_are_not_found(app, job_id):
+    client = signed_in(app, "EDITOR")
+    base = f"/admin/generate/job/{job_id}"
+    assert client.get(base).status_code == 404
+    assert client.get(f"{base}/status").status_code == 404
+    retry = client.post(f"{base}/retry", data={"csrf_token": csrf_token(client), "key": KEY})
+    assert retry.status_code == 302 and retry.location == INDEX
+    assert "No post generation with id" in page(client.get(INDEX))
+    assert jobs() == []
+
+
+@pytest.mark.parametrize("entry", ["a\x00b", "' OR 1=1 --", "%", "x" * 10_000])
+def test_hostile_customer_entries_are_unknown_users(app, openai_server, entry):
+    user = make_user(tokens=5)
+    client = signed_in(app, "EDITOR")
+    response = submit(client, user=entry, text=TEXT)
+    assert response.status_code == 200 and "No user has the email or id" in page(response)
+    assert jobs() == [] and balance(user.id) == 5
+    assert client.get(INDEX, query_string={"user_id": entry}).status_code == 200

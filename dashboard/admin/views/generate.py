@@ -257,6 +257,7 @@ class GenerateView(SecureView):
     def retry(self, job_id: str) -> ResponseReturnValue:
         form = RetryForm()
         try:
+            post_generation_state(job_id)  # an id the database cannot even look up is a 404
             started = post_generation_retry(
                 job_id=job_id, actor=current_actor(), idempotency_key=form.key.data or ""
             )
