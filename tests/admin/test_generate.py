@@ -6,6 +6,7 @@ its refund and a Retry."""
 from __future__ import annotations
 
 import re
+import uuid
 from html import unescape
 from io import BytesIO
 
@@ -21,6 +22,7 @@ from dashboard.models import BlogPost, Job, JobStatus, LedgerKind, TokenLedgerEn
 from dashboard.services.ai import ERR_NOT_CONFIGURED, ERR_TONE, TONES
 from dashboard.services.posts import (
     ERR_EMPTY,
+    ERR_KEY,
     ERR_UPLOAD_ENCODING,
     ERR_UPLOAD_SIZE,
     ERR_UPLOAD_TYPE,
@@ -125,16 +127,25 @@ def test_the_page_opened_from_a_user_page_is_for_that_user(app, openai_server):
     assert figure(html, "balance") == "7"
     assert not re.search(r'id="generate-(problem|error)"', html)
     key = re.search(r'id="generate-key" name="key" type="hidden" value="([^"]+)"', html).group(1)
-    assert generate._looks_like_key(key)
+    assert uuid.UUID(key).version == 4
 
 
 def test_every_rendered_form_has_its_own_key(app, openai_server):
+    user = make_user(tokens=0)
     client = signed_in(app, "EDITOR")
+    rendered = [
+        client.get(INDEX),
+        client.get(INDEX),
+        submit(client, action="check", user=user.id, text=TEXT),
+        submit(client, user=user.id, text=TEXT),  # refused: the balance is short
+        submit(client, user=user.id, text=TEXT, key=""),  # refused: no key
+    ]
     keys = {
-        re.search(r'name="key" type="hidden" value="([^"]+)"', page(client.get(INDEX))).group(1)
-        for _ in range(3)
+        re.search(r'name="key" type="hidden" value="([^"]+)"', page(response)).group(1)
+        for response in rendered
     }
-    assert len(keys) == 3
+    assert len(keys) == 5 and KEY not in keys
+    assert ERR_KEY in page(rendered[-1]) and jobs() == []
 
 
 def test_an_unknown_user_id_in_the_link_is_reported(app, openai_server):

@@ -122,7 +122,6 @@ class GenerateView(SecureView):
         form = GenerateForm()
         errors: dict[str, str] = {}
         if request.method == "GET":
-            form.key.data = new_submission_key()
             user = None
             if request.args.get("user_id"):
                 user = self._resolve(request.args["user_id"], errors)
@@ -130,8 +129,6 @@ class GenerateView(SecureView):
             preview = self._preview(user, "") if user else None
             return self._page(form, user=user, preview=preview, errors=errors, quiet=True)
 
-        if not _looks_like_key(form.key.data):
-            form.key.data = new_submission_key()
         user = self._resolve(form.user.data, errors)
         text = self._text(form, errors)
         options = self._options(form, errors)
@@ -193,6 +190,9 @@ class GenerateView(SecureView):
         errors: dict[str, str],
         quiet: bool = False,
     ) -> str:
+        # A key per rendered form: both submissions of one page (a double click, a resend)
+        # carry the same key, and a page rendered after a refusal starts afresh.
+        form.key.data = new_submission_key()
         problem = preview.problem if preview else None
         if quiet and preview is not None and preview.characters == 0:
             problem = None  # a fresh page is not "empty text" yet
@@ -284,14 +284,6 @@ def _started_message(started: GenerationStarted, email: str) -> str:
     return MSG_STARTED.format(
         email=email, characters=started.characters, cost=started.cost, s=_plural(started.cost)
     )
-
-
-def _looks_like_key(value: str | None) -> bool:
-    try:
-        uuid.UUID(value or "")
-    except ValueError:
-        return False
-    return True
 
 
 def _state_or_404(job_id: str) -> GenerationState:
