@@ -17,6 +17,7 @@ URL_ARGUMENTS = {
     "export_type": "csv",
     "filename": "admin/js/helpers.js",
     "key": "2026/01/missing-0123456789abcdef.png",
+    "job_id": "missing-job-0123456789",
 }
 
 
