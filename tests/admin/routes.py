@@ -17,6 +17,7 @@ URL_ARGUMENTS = {
     "export_type": "csv",
     "filename": "admin/js/helpers.js",
     "key": "2026/01/missing-0123456789abcdef.png",
+    "user_id": "no-such-user",
 }
 
 
