@@ -352,12 +352,15 @@ def test_bad_input_is_refused_and_changes_nothing(app, customer, action, data, m
         ("sign-out", {"reason": "Lost phone"}),
     ],
 )
-def test_an_unknown_user_is_refused_and_changes_nothing(app, customer, action, data):
+@pytest.mark.parametrize(("user_id", "shown"), [("no-such-user", "no-such-user"), ("a%00b", "ab")])
+def test_an_unknown_user_is_refused_and_changes_nothing(
+    app, customer, action, data, user_id, shown
+):
     client = signed_in(app, "SUPPORT")
     before = state()
-    response = post(client, "no-such-user", action, **data)
+    response = post(client, user_id, action, **data)
     assert response.status_code == 200 and response.request.path == "/admin/customer/"
-    assert flashes(response) == ["No user with id no-such-user."]
+    assert flashes(response) == [f"No user with id {shown}."]
     assert state() == before
 
 

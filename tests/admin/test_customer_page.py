@@ -208,10 +208,14 @@ def test_anonymous_visitors_are_sent_to_sign_in(app, client, customer):
     assert response.status_code == 302 and response.location.startswith("/auth/sign-in")
 
 
-def test_an_unknown_user_is_a_clear_404(app):
-    response = signed_in(app, "SUPPORT").get("/admin/customer/nobody-here")
+@pytest.mark.parametrize(
+    ("user_id", "shown"),
+    [("nobody-here", "nobody-here"), ("a%00b", "ab"), ("x" * 5000, "x" * 100), ("%25", "%")],
+)
+def test_an_unknown_user_is_a_clear_404(app, user_id, shown):
+    response = signed_in(app, "SUPPORT").get(f"/admin/customer/{user_id}")
     assert response.status_code == 404
-    assert "No customer with id nobody-here." in text_of(response)
+    assert f"No customer with id {shown}." in text_of(response)
     assert 'id="bo-find"' in text_of(response)
 
 

@@ -33,6 +33,7 @@ from dashboard.auth.current import current_actor, current_role
 from dashboard.permissions import Op, Tool, can
 from dashboard.services import moderation, tokens
 from dashboard.services.customer import (
+    MAX_QUERY_LENGTH,
     SECTION_MODELS,
     customer_find,
     customer_profile,
@@ -85,6 +86,15 @@ def _midnight(day: Any) -> datetime | None:
     return datetime(day.year, day.month, day.day) if day else None
 
 
+def _shown_id(user_id: str) -> str:
+    return user_id.replace("\x00", "")[:100]
+
+
+def _plausible_id(user_id: str) -> bool:
+    """False for ids no user can have (PostgreSQL would refuse a NUL in a query)."""
+    return len(user_id) <= MAX_QUERY_LENGTH and "\x00" not in user_id
+
+
 def new_nonce() -> str:
     return secrets.token_urlsafe(18)
 
@@ -127,9 +137,9 @@ class CustomerView(SecureView):
     @expose("/<user_id>")
     @requires(Op.VIEW)
     def show(self, user_id: str) -> ResponseReturnValue:
-        profile = customer_profile(user_id=user_id)
+        profile = customer_profile(user_id=user_id) if _plausible_id(user_id) else None
         if profile is None:
-            flash(ERR_NOT_FOUND.format(user_id=user_id[:100]), "warning")
+            flash(ERR_NOT_FOUND.format(user_id=_shown_id(user_id)), "warning")
             return self.render("admin/customer/find.html", query="", matches=[]), 404
         role = current_role()
         sections = customer_sections(
@@ -163,6 +173,9 @@ class CustomerView(SecureView):
     ) -> ResponseReturnValue:
         """Validate ``form``, run ``change(form)`` -> (message, flash category), flash the
         outcome and go back to the page (to the finder if the user does not exist)."""
+        if not _plausible_id(user_id):
+            flash(moderation.ERR_USER.format(user_id=_shown_id(user_id)), "danger")
+            return redirect(url_for(".index"))
         back = redirect(url_for(".show", user_id=user_id))
         if not form.validate_on_submit():
             flash(_form_problem(form), "danger")
