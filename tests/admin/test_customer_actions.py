@@ -28,6 +28,8 @@ from dashboard.services.actor import Actor
 from tests.conftest import csrf_token, sign_in_with_forms
 from tests.factories import make_price, make_session, make_staff, make_subscription, make_user
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 SYSTEM = Actor.system("cli")
 NEXT_YEAR = (utcnow() + timedelta(days=365)).date()
 

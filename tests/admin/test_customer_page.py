@@ -32,6 +32,8 @@ from tests.factories import (
     make_user,
 )
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 SYSTEM = Actor.system("cli")
 SECRETS = ("ya29.secret", "1//secret-refresh", "eyJ.secret-id", "secret-session-")
 

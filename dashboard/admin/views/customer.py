@@ -131,7 +131,7 @@ class CustomerView(SecureView):
         if len(matches) == 1:
             return redirect(url_for(".show", user_id=matches[0].id))
         message = MSG_SEVERAL if matches else MSG_NO_MATCH
-        flash(message.format(query=query[:100]), "info" if matches else "warning")
+        flash(message.format(query=_shown_id(query)), "info" if matches else "warning")
         return self.render("admin/customer/find.html", query=query, matches=matches)
 
     @expose("/<user_id>")
@@ -160,7 +160,9 @@ class CustomerView(SecureView):
             money=money,
             price=price,
             when=when,
-            may={name: self.allowed(name) for name in ("ban", "unban", "sign_out", "tokens")},
+            may={
+                name: self.allowed(name) for name in ("ban", "unban", "sign_out", "adjust_tokens")
+            },
             ban_form=BanForm(formdata=None),
             reason_form=ReasonForm(formdata=None),
             tokens_form=TokensForm(formdata=None, once=new_nonce()),
@@ -239,7 +241,7 @@ class CustomerView(SecureView):
 
     @expose("/<user_id>/tokens", methods=("POST",))
     @requires(Op.VIEW, tool=Tool.ADJUST_TOKENS)
-    def tokens(self, user_id: str) -> ResponseReturnValue:
+    def adjust_tokens(self, user_id: str) -> ResponseReturnValue:
         return self._act(user_id, TokensForm(), lambda form: _adjust(user_id, form))
 
 
