@@ -23,6 +23,7 @@ ADMIN_URL = "/admin"
 def _views() -> list[BaseView]:
     """A fresh instance of every view (Flask-Admin binds a view to one app)."""
     from dashboard.admin.views.audit_log import AuditLogView
+    from dashboard.admin.views.customer import CustomerView
     from dashboard.admin.views.generate import GenerateView
     from dashboard.admin.views.roles import RolesView
     from dashboard.admin.views.staff import StaffView
@@ -31,6 +32,7 @@ def _views() -> list[BaseView]:
 
     return [
         UserView(User, name="Users", endpoint="users"),
+        CustomerView(name="Find a customer", endpoint="customer"),
         StaffView(StaffAccount, name="Staff", endpoint="staff", category="Backoffice"),
         AuditLogView(AuditLog, name="Audit log", endpoint="audit", category="Backoffice"),
         RolesView(name="What each role can do", endpoint="roles", category="Backoffice"),

@@ -168,6 +168,8 @@ class PaymentHistory(Base):
         sa.Index("PaymentHistory_userId_idx", "userId"),
         sa.Index("bo_payment_created_at_idx", "createdAt", "id"),
         sa.Index("bo_payment_status_created_at_idx", "status", "createdAt", "id"),
+        # A user's latest payments (the customer page) read 20 index entries, not all of them.
+        sa.Index("bo_payment_user_created_at_idx", "userId", "createdAt", "id"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)

@@ -126,6 +126,9 @@ class Account(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="Account_pkey"),
         unique_index("Account", "provider", "providerAccountId"),
+        # Backoffice's (migration 0009): a user's accounts and sessions without a table scan
+        # (the customer page, and every ban deletes the user's sessions).
+        sa.Index("bo_account_user_id_idx", "userId"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)
@@ -156,6 +159,7 @@ class Session(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="Session_pkey"),
         unique_index("Session", "sessionToken"),
+        sa.Index("bo_session_user_id_expires_idx", "userId", "expires"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)

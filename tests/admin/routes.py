@@ -18,6 +18,7 @@ URL_ARGUMENTS = {
     "filename": "admin/js/helpers.js",
     "key": "2026/01/missing-0123456789abcdef.png",
     "job_id": "missing-job-0123456789",
+    "user_id": "no-such-user",
 }
 
 
