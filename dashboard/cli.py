@@ -163,7 +163,7 @@ def reset_db(yes: bool, production_ok: bool) -> None:
 @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) if users exist.")
 def seed_demo(user_count: int, seed: int, as_of: datetime | None, if_empty: bool) -> None:
     """Fill an empty database with realistic demo data."""
-    from dashboard.demo import load_demo_data
+    from dashboard.demo import DemoLoadBlocked, load_demo_data
     from dashboard.models import User
 
     _check_connection()
@@ -185,9 +185,12 @@ def seed_demo(user_count: int, seed: int, as_of: datetime | None, if_empty: bool
             # Bulk load: no statement timeout, and no waiting for WAL flush per chunk.
             connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
             connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
-        counts = load_demo_data(
-            connection, users=user_count, seed=seed, as_of=anchor, progress=click.echo
-        )
+        try:
+            counts = load_demo_data(
+                connection, users=user_count, seed=seed, as_of=anchor, progress=click.echo
+            )
+        except DemoLoadBlocked as exc:
+            raise click.ClickException(str(exc)) from None
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as connection:
             # Fresh statistics so list pages' row estimates are right at once.

@@ -27,6 +27,13 @@ pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
 def counts() -> dict[str, int]:
     db.session.close()  # read what the commands committed, not an older snapshot
+    try:
+        return _counts()
+    finally:
+        db.session.close()  # and hold no lock a command (seed-demo's DROP INDEX) waits for
+
+
+def _counts() -> dict[str, int]:
     models = (
         User,
         Account,
@@ -45,9 +52,11 @@ def counts() -> dict[str, int]:
 
 def snapshot() -> list[tuple]:
     db.session.close()
-    return db.session.execute(
+    rows = db.session.execute(
         sa.select(User.id, User.email, User.role, User.tokens, User.created_at).order_by(User.id)
     ).all()
+    db.session.close()
+    return rows
 
 
 def test_seed_demo_creates_realistic_consistent_data(committed_app):
@@ -126,4 +135,35 @@ def test_reset_db_refuses_production_without_both_flags(committed_app, monkeypat
     assert counts()["User"] == 10
     result = runner.invoke(args=["reset-db", "--yes", "--i-know-this-is-production"])
     assert result.exit_code == 0, result.output
+    assert counts()["User"] == 0
+
+
+@pytest.mark.backends("postgresql")
+def test_seed_demo_rebuilds_every_index_it_sets_aside(committed_app):
+    def index_definitions() -> set[str]:
+        db.session.close()
+        return set(
+            db.session.execute(
+                sa.text("SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()")
+            ).scalars()
+        )
+
+    before = index_definitions()
+    result = committed_app.test_cli_runner().invoke(args=["seed-demo", "--users", "50"])
+    assert result.exit_code == 0, result.output
+    assert "rebuilt" in result.output
+    assert index_definitions() == before
+
+
+@pytest.mark.backends("postgresql")
+def test_seed_demo_says_so_when_another_connection_holds_the_tables(committed_app, monkeypatch):
+    import dashboard.demo
+
+    monkeypatch.setattr(dashboard.demo, "LOCK_TIMEOUT_MS", 200)
+    with db.engine.connect() as other:
+        other.execute(sa.text('SELECT count(*) FROM "PaymentHistory"'))  # holds a read lock
+        result = committed_app.test_cli_runner().invoke(args=["seed-demo", "--users", "5"])
+        other.rollback()
+    assert result.exit_code != 0
+    assert "another connection is using the tables" in result.output
     assert counts()["User"] == 0
