@@ -126,6 +126,8 @@ class Account(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="Account_pkey"),
         unique_index("Account", "provider", "providerAccountId"),
+        # Backoffice's own (migration 0008): a user's accounts, search by the user's e-mail.
+        sa.Index("bo_account_user_id_idx", "userId"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)
@@ -156,6 +158,8 @@ class Session(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="Session_pkey"),
         unique_index("Session", "sessionToken"),
+        # Backoffice's own (migration 0008): a user's sessions, search by the user's e-mail.
+        sa.Index("bo_session_user_id_idx", "userId"),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)

@@ -45,7 +45,8 @@ POSTGRESQL_ONLY = (
     'CREATE INDEX bo_user_name_pattern_idx ON "User" (lower(name) text_pattern_ops)',
 )
 POSTGRESQL_ONLY_NAMES = (
-    "bo_user_email_pattern_idx", "bo_user_email_trgm_idx",
+    "bo_user_email_pattern_idx",
+    "bo_user_email_trgm_idx",
     "bo_user_name_pattern_idx",
 )
 

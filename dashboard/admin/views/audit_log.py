@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from dashboard.admin.base import SecureModelView
+from dashboard.admin.kinds import BigTableView
 from dashboard.models import AuditLog
 
 
@@ -20,9 +20,11 @@ def _as_json(view: Any, context: Any, model: AuditLog, name: str) -> Markup:
     return Markup("<pre>") + escape(text) + Markup("</pre>")
 
 
-class AuditLogView(SecureModelView):
+class AuditLogView(BigTableView):
     permission_model = "AuditLog"
     allow_export = True
+    # Ids grow with time: the primary key is the newest-first order.
+    list_key = ("id",)
 
     column_list = (
         "created_at",
@@ -48,8 +50,7 @@ class AuditLogView(SecureModelView):
         "user_agent",
     )
     column_export_list = column_details_list
-    column_filters = ("actor_label", "action", "target_model", "created_at")
-    column_default_sort = ("id", True)
+    column_filters = ("actor_label", "action", "target_model", "target_id", "created_at")
     column_labels = {
         "created_at": "When (UTC)",
         "actor_label": "Actor",
