@@ -63,6 +63,7 @@ from dashboard.services.audit import SECRET_FIELDS, audit_record, changes_betwee
 
 HISTORY_LIMIT = 50
 MAX_ARGUMENT_LENGTH = 1000
+MAX_PAGE = 1_000_000
 
 MODEL_ENDPOINTS: dict[str, Requirement] = {
     "index_view": Requirement(ops=(Op.VIEW,)),
@@ -77,6 +78,20 @@ MODEL_ENDPOINTS: dict[str, Requirement] = {
 }
 # Flask-Admin's built-in bulk delete.
 BUILTIN_ACTIONS: dict[str, Requirement] = {"delete": Requirement(ops=(Op.DELETE,))}
+
+
+def _harden(flt: Any) -> None:
+    """Make a filter refuse (not raise on) a value it cannot take: some of Flask-Admin's
+    raise KeyError for an unknown enum name, which would be a 500."""
+    validate = flt.validate
+
+    def safe_validate(value: Any) -> bool:
+        try:
+            return bool(validate(value))
+        except Exception:  # noqa: BLE001 - any failure means "not a valid value"
+            return False
+
+    flt.validate = safe_validate
 
 
 class SecureView(AccessMixin, BaseView):
@@ -243,13 +258,21 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, CsvExportMixin, ModelView):
 
     # -- request arguments --------------------------------------------------------------------
 
+    def _refresh_filters_cache(self) -> None:
+        super()._refresh_filters_cache()
+        for flt in self._filters or ():
+            _harden(flt)
+
     def _get_list_extra_args(self) -> ViewArgs:
         for name, value in request.args.items(multi=True):
             if "\x00" in name or "\x00" in value:
                 abort(400, description="The address contains a NUL character.")
             if len(value) > MAX_ARGUMENT_LENGTH:
                 abort(400, description=f"{name} is longer than {MAX_ARGUMENT_LENGTH} characters.")
-        return super()._get_list_extra_args()
+        args = super()._get_list_extra_args()
+        if not 0 <= (args.page or 0) <= MAX_PAGE:
+            abort(400, description="That page number is out of range.")
+        return args
 
     # -- the audit trail ----------------------------------------------------------------------
 

@@ -170,7 +170,7 @@ class BulkActionsMixin:
 
     # -- selections -----------------------------------------------------------------------
 
-    def _primary_key(self) -> Any:
+    def _bulk_primary_key(self) -> Any:
         return sa.inspect(self.model).primary_key[0]
 
     def _list_criteria(self) -> str:
@@ -185,7 +185,7 @@ class BulkActionsMixin:
         return "; ".join(parts) if parts else "no search or filter"
 
     def _selection(self, scope: str, ids: tuple[str, ...] = ()) -> Selection:
-        primary_key = self._primary_key()
+        primary_key = self._bulk_primary_key()
         if scope == "selected":
             query = self.get_query().filter(primary_key.in_(ids))  # type: ignore[attr-defined]
             return Selection(scope, ids, query, primary_key)

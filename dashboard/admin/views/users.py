@@ -114,7 +114,7 @@ class UserView(UserBulkActions, BigTableView):
         "membership_status": columns.enum_value,
         "stripe_product": columns.details_link("products", "name"),
     }
-    form_columns = ("name", "email", "role")
+    form_columns = ("name", "email", "role", "role_reason")  # role_reason: form_extra_fields
     form_extra_fields = {
         "role_reason": ReasonField(
             "Reason for a role change",
