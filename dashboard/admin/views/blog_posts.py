@@ -10,7 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import defer, joinedload
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dashboard.admin import columns
 from dashboard.admin.filters import bool_filter, date_filters, flatten, id_filter
@@ -112,18 +113,22 @@ class BlogPostView(PostPublishing, BigTableView):
         "image_alt",
     )
     form_ajax_refs = {"user": UserLookup("user")}
+    # A draft may be empty for now; publishing requires content (services.publishing).
+    form_extra_fields = {
+        "content": TextAreaField("Content (Markdown)", validators=[Optional()]),
+        "original_text": TextAreaField(
+            "Original text",
+            validators=[Optional()],
+            description="The customer's text; empty means the content. Characters are "
+            "counted from it.",
+        ),
+    }
     form_args = {
         "user": {"label": "Customer", "validators": [DataRequired()]},
         "title": {"validators": [DataRequired(), Length(max=200)]},
         "slug": {
             "validators": [Length(max=100)],
             "description": "Empty: made from the title when published. Fixed once published.",
-        },
-        "content": {"label": "Content (Markdown)"},
-        "original_text": {
-            "label": "Original text",
-            "description": "The customer's text; empty means the content. Characters are "
-            "counted from it.",
         },
         "meta_description": {"validators": [Length(max=300)]},
         "image_alt": {"validators": [Length(max=300)]},

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, url_for
 from markupsafe import Markup
-from wtforms import StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from dashboard.admin import columns
@@ -122,6 +122,7 @@ class UserView(UserBulkActions, BigTableView):
             description="Required when you change the role; kept in the audit trail.",
         )
     }
+    form_overrides = {"role": SelectField}  # a plain select; choices are set per user below
     column_editable_list = ("name",)
     form_args = {
         "email": {

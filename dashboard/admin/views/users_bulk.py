@@ -11,7 +11,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import DateField, IntegerField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from dashboard.admin.access import Requirement
 from dashboard.admin.bulk import BulkAction, BulkActionsMixin, BulkOutcome, Selection
@@ -35,7 +35,7 @@ def _amount() -> IntegerField:
     return IntegerField(
         "Tokens per user",
         validators=[
-            DataRequired(message="Enter a whole number of tokens."),
+            InputRequired(message="Enter a whole number of tokens."),
             NumberRange(min=1, max=MAX_AMOUNT, message=f"Between 1 and {MAX_AMOUNT:,}."),
         ],
     )
