@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from dashboard.admin.kinds import BigTableView
+from dashboard.admin.links import user_link
 from dashboard.models import AuditLog
 
 
@@ -18,6 +19,12 @@ def _as_json(view: Any, context: Any, model: AuditLog, name: str) -> Markup:
         return Markup("")
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return Markup("<pre>") + escape(text) + Markup("</pre>")
+
+
+def _target(view: Any, context: Any, model: AuditLog, name: str) -> Markup | str:
+    if model.target_model == "User" and model.target_id:
+        return user_link(model.target_id, model.target_id)
+    return model.target_id or ""
 
 
 class AuditLogView(BigTableView):
@@ -58,8 +65,9 @@ class AuditLogView(BigTableView):
         "target_id": "Record",
         "ip": "From",
     }
-    column_formatters = {"changes": _as_json, "details": _as_json}
+    column_formatters = {"changes": _as_json, "details": _as_json, "target_id": _target}
     column_formatters_export = {
+        "target_id": lambda v, c, m, n: m.target_id or "",
         "changes": lambda v, c, m, n: json.dumps(m.changes, default=str) if m.changes else "",
         "details": lambda v, c, m, n: json.dumps(m.details, default=str) if m.details else "",
     }

@@ -77,6 +77,7 @@ class BlogPostView(PostPublishing, BigTableView):
         bool_filter(BlogPost.is_published, "Published"),
         date_filters(BlogPost.published_at, "Published on"),
         date_filters(BlogPost.created_at, "Created"),
+        date_filters(BlogPost.updated_at, "Updated"),
         id_filter(BlogPost.user_id, "User id"),
     )
     list_key = ("created_at", "id")

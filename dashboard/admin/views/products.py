@@ -28,6 +28,7 @@ class ProductView(MirrorView):
     column_filters = flatten(
         bool_filter(StripeProduct.active, "Active"),
         date_filters(StripeProduct.created_at, "Created"),
+        date_filters(StripeProduct.updated_at, "Updated"),
     )
     column_labels = {"tokens": "Tokens granted", "created_at": "Created (UTC)"}
     column_formatters = {"name": columns.own_details_link("name"), "active": columns.yes_no}

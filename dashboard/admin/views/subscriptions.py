@@ -69,8 +69,10 @@ class SubscriptionView(BigMirrorView):
     column_filters = flatten(
         choice_filter(UserSubscription.status, "Status", SUBSCRIPTION_STATUSES),
         bool_filter(UserSubscription.cancel_at_period_end, "Cancels at period end"),
+        date_filters(UserSubscription.current_period_start, "Period starts"),
         date_filters(UserSubscription.current_period_end, "Period ends"),
         date_filters(UserSubscription.created_at, "Created"),
+        date_filters(UserSubscription.updated_at, "Updated"),
         id_filter(UserSubscription.user_id, "User id"),
         id_filter(UserSubscription.stripe_product_id, "Product id"),
         id_filter(UserSubscription.stripe_price_id, "Price id"),

@@ -92,6 +92,7 @@ class UserView(UserBulkActions, BigTableView):
         date_filters(User.created_at, "Created"),
         date_filters(User.tokens_expires_at, "Tokens expire"),
         date_filters(User.email_verified, "Email verified"),
+        date_filters(User.updated_at, "Updated"),
         id_filter(User.stripe_product_id, "Plan id"),
     )
     list_key = ("created_at", "id")
