@@ -14,6 +14,8 @@ from dashboard.models import BlogPost, LedgerKind, TokenLedgerEntry, User, UserR
 from tests.admin.views_helpers import audit, filter_arg, post, signed_in, text
 from tests.factories import make_post, make_user
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 
 @pytest.fixture
 def premium(app):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from dashboard.extensions import db
 from dashboard.models import UserRole
 from tests.admin.views_helpers import signed_in, text
 from tests.factories import make_post, make_price, make_subscription, make_user
+
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
 
 def test_the_admin_sees_every_figure_and_chart(app, monkeypatch):

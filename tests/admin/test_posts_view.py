@@ -15,6 +15,8 @@ from dashboard.services import publishing
 from tests.admin.views_helpers import audit, post, signed_in, text
 from tests.factories import make_post, make_user
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
 
 

@@ -12,6 +12,8 @@ from dashboard.extensions import db
 from tests.admin.views_helpers import audit, counting_statements, filter_arg, signed_in
 from tests.factories import make_payment, make_post, make_user
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 
 def rows(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))

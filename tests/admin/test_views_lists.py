@@ -33,6 +33,8 @@ from tests.factories import (
     make_user,
 )
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 
 @pytest.fixture
 def data(app):

@@ -21,6 +21,8 @@ from tests.factories import (
     make_user,
 )
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 CREATED = datetime(2024, 1, 2, 3, 4, 5)
 CRAFTED = {
     "tokens": "999999",

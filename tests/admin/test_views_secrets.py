@@ -12,6 +12,8 @@ from tests.admin.routes import routes
 from tests.admin.views_helpers import ALL_LISTS, BIG_LISTS, row_ids, signed_in, text, view
 from tests.factories import make_account, make_post, make_session, make_user
 
+pytestmark = pytest.mark.backends("postgresql", "sqlite")
+
 SECRETS = (
     "ya29.SECRET-access-7f3a9c",
     "1//SECRET-refresh-4b2e8d",
