@@ -190,6 +190,7 @@ def test_the_preview_renders_markdown_sanitised(app):
     assert "evil.example/pixel" not in body
     assert not INLINE_HANDLER.search(page)
     assert "&lt;b&gt;Tricky&lt;/b&gt; title" in page
+    assert f'href="/admin/users/details/?id={draft.user_id}"' in page  # the customer, linked
 
 
 def test_the_featured_image_comes_only_from_backoffices_media(app):

@@ -19,6 +19,7 @@ from dashboard.admin.bulk import (
     ConfirmOnlyForm,
     Selection,
 )
+from dashboard.admin.links import user_link
 from dashboard.auth.current import current_actor
 from dashboard.auth.sessions import safe_next
 from dashboard.media_views import media_preview_url
@@ -109,6 +110,7 @@ class PostPublishing(BulkActionsMixin):
             body=render_markdown(post.content),
             image_url=image_url,
             image_elsewhere=bool(post.image_url) and image_url is None,
+            user_link=user_link,
         )
 
     def _change(self, service: Any) -> ResponseReturnValue:
