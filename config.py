@@ -82,6 +82,8 @@ class Config:
         self.JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600)
         # Home dashboard
         self.STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 60)
+        # Benchmarks only: SQL statements per request in an X-SQL-Statements header.
+        self.BENCH_SQL_COUNT = env_bool("BENCH_SQL_COUNT", False)
         # AI post generation (OpenAI). No key means generation is off and nothing is charged.
         self.OPENAI_API_KEY = env_str("OPENAI_API_KEY")
         self.OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

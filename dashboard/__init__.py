@@ -44,6 +44,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         observability,
         posts_cli,
         security,
+        sql_count,
         support_cli,
     )
     from dashboard.extensions import db, migrate
@@ -80,6 +81,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)  # sign-in, sessions, deny-by-default guard (runs before the CSRF check)
     security.init_app(app)  # CSRF on every POST, CSP and the other security headers
     admin.init_admin(app)
+    sql_count.init_app(app)  # X-SQL-Statements header, with BENCH_SQL_COUNT only
     cli.register(app)
     ops_cli.register_cli(app)
     support_cli.register_cli(app)

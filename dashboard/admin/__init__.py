@@ -22,17 +22,58 @@ ADMIN_URL = "/admin"
 
 def _views() -> list[BaseView]:
     """A fresh instance of every view (Flask-Admin binds a view to one app)."""
+    from dashboard.admin.views.accounts import AccountView
     from dashboard.admin.views.audit_log import AuditLogView
+    from dashboard.admin.views.blog_posts import BlogPostView
     from dashboard.admin.views.customer import CustomerView
+    from dashboard.admin.views.customers import CustomerView as StripeCustomerView
     from dashboard.admin.views.generate import GenerateView
+    from dashboard.admin.views.payments import PaymentView
+    from dashboard.admin.views.prices import PriceView
+    from dashboard.admin.views.products import ProductView
     from dashboard.admin.views.roles import RolesView
+    from dashboard.admin.views.sessions import SessionView
     from dashboard.admin.views.staff import StaffView
+    from dashboard.admin.views.subscriptions import SubscriptionView
     from dashboard.admin.views.users import UserView
-    from dashboard.models import AuditLog, StaffAccount, User
+    from dashboard.admin.views.verification_tokens import VerificationTokenView
+    from dashboard.models import (
+        Account,
+        AuditLog,
+        BlogPost,
+        PaymentHistory,
+        Session,
+        StaffAccount,
+        StripeCustomer,
+        StripePrice,
+        StripeProduct,
+        User,
+        UserSubscription,
+        VerificationToken,
+    )
 
+    people, billing = "Customers", "Billing"
     return [
         UserView(User, name="Users", endpoint="users"),
         CustomerView(name="Find a customer", endpoint="customer"),
+        BlogPostView(BlogPost, name="Blog posts", endpoint="blog_posts"),
+        AccountView(Account, name="Sign-in accounts", endpoint="accounts", category=people),
+        SessionView(Session, name="Sessions", endpoint="sessions", category=people),
+        VerificationTokenView(
+            VerificationToken,
+            name="Verification tokens",
+            endpoint="verification_tokens",
+            category=people,
+        ),
+        SubscriptionView(
+            UserSubscription, name="Subscriptions", endpoint="subscriptions", category=billing
+        ),
+        PaymentView(PaymentHistory, name="Payments", endpoint="payments", category=billing),
+        StripeCustomerView(
+            StripeCustomer, name="Stripe customers", endpoint="customers", category=billing
+        ),
+        ProductView(StripeProduct, name="Products", endpoint="products", category=billing),
+        PriceView(StripePrice, name="Prices", endpoint="prices", category=billing),
         StaffView(StaffAccount, name="Staff", endpoint="staff", category="Backoffice"),
         AuditLogView(AuditLog, name="Audit log", endpoint="audit", category="Backoffice"),
         RolesView(name="What each role can do", endpoint="roles", category="Backoffice"),

@@ -29,8 +29,12 @@ What the base does for every such view:
   (``permissions.EDITABLE_FIELDS``) vanish from the forms, so a crafted POST cannot set them.
 - Every create, update and delete writes an audit row (before/after of the changed fields,
   secrets redacted) inside Flask-Admin's own commit; exports are audited too.
-- Exports are capped at ``EXPORT_MAX_ROWS`` and cells that a spreadsheet would run as a
-  formula are escaped.
+- Exports (``dashboard.admin.export.CsvExportMixin``) stream CSV of the list's search and
+  filters, capped at ``EXPORT_MAX_ROWS``, with cells a spreadsheet would run as a formula
+  escaped, and are audited (``model.export``).
+- List arguments holding a NUL byte or longer than ``MAX_ARGUMENT_LENGTH`` answer 400.
+- A view's ``audit_reason(form, model)`` (e.g. the reason for a role change) goes into the
+  ``model.update`` audit row; ``related_links(model)`` lists links shown on the details page.
 - The details page has a History section (the record's audit rows, newest first) for roles
   that may read the audit trail.
 """
@@ -41,21 +45,25 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from flask import current_app, flash, has_request_context, request
+from flask import abort, current_app, flash, has_request_context, request
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model.base import ViewArgs
 
 from dashboard.admin import auditing
 from dashboard.admin.access import AccessMixin, Requirement
+from dashboard.admin.export import CsvExportMixin
 from dashboard.admin.role_fields import RoleFieldsMixin, last_name
 from dashboard.auth.current import current_actor, current_role
 from dashboard.extensions import db
 from dashboard.models import AuditLog
 from dashboard.permissions import Op, Tool, can, visible_fields
+from dashboard.services.actor import Actor
 from dashboard.services.audit import SECRET_FIELDS, audit_record, changes_between
 
 HISTORY_LIMIT = 50
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+MAX_ARGUMENT_LENGTH = 1000
+MAX_PAGE = 1_000_000
 
 MODEL_ENDPOINTS: dict[str, Requirement] = {
     "index_view": Requirement(ops=(Op.VIEW,)),
@@ -72,12 +80,26 @@ MODEL_ENDPOINTS: dict[str, Requirement] = {
 BUILTIN_ACTIONS: dict[str, Requirement] = {"delete": Requirement(ops=(Op.DELETE,))}
 
 
+def _harden(flt: Any) -> None:
+    """Make a filter refuse (not raise on) a value it cannot take: some of Flask-Admin's
+    raise KeyError for an unknown enum name, which would be a 500."""
+    validate = flt.validate
+
+    def safe_validate(value: Any) -> bool:
+        try:
+            return bool(validate(value))
+        except Exception:  # noqa: BLE001 - any failure means "not a valid value"
+            return False
+
+    flt.validate = safe_validate
+
+
 class SecureView(AccessMixin, BaseView):
     """A custom admin page. Each ``@expose``d method declares ``@requires(...)``;
     undeclared methods answer 403 to everyone."""
 
 
-class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
+class SecureModelView(AccessMixin, RoleFieldsMixin, CsvExportMixin, ModelView):
     """A model's admin view, denied by default; see the module docstring."""
 
     endpoint_requirements = MODEL_ENDPOINTS
@@ -93,6 +115,11 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
     details_template = "admin/bo/details.html"
     fast_mass_delete = False  # would skip the audit hooks
     page_size = 50
+    # Views load related rows themselves (joinedload in get_query, one query per page);
+    # Flask-Admin's own eager loads would clash with those options.
+    column_auto_select_related = False
+    # Exports write plain values (Flask-Admin would reuse the HTML list formatters).
+    column_formatters_export: ClassVar[dict[str, Any]] = {}
 
     # -- declarations -------------------------------------------------------------------------
 
@@ -157,6 +184,8 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
         ceilings = self.CEILINGS.get(name)
         if ceilings and not any(getattr(self, ceiling) for ceiling in ceilings):
             return False
+        if name == "ajax_update" and not self.column_editable_list:
+            return False  # no inline-editable column: nothing to update
         return super().allowed(name, role)
 
     def _allowed_now(self, name: str) -> bool:
@@ -227,9 +256,40 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
         shown = {last_name(field) for field in getattr(loader, "fields", ())}
         return limit is None or shown <= limit
 
+    # -- request arguments --------------------------------------------------------------------
+
+    def _refresh_filters_cache(self) -> None:
+        super()._refresh_filters_cache()
+        for flt in self._filters or ():
+            _harden(flt)
+
+    def _get_list_extra_args(self) -> ViewArgs:
+        for name, value in request.args.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                abort(400, description="The address contains a NUL character.")
+            if len(value) > MAX_ARGUMENT_LENGTH:
+                abort(400, description=f"{name} is longer than {MAX_ARGUMENT_LENGTH} characters.")
+        args = super()._get_list_extra_args()
+        if not 0 <= (args.page or 0) <= MAX_PAGE:
+            abort(400, description="That page number is out of range.")
+        return args
+
     # -- the audit trail ----------------------------------------------------------------------
 
-    def _audit(self, action: str, model: Any, changes: dict[str, Any]) -> None:
+    def current_actor(self) -> Actor:
+        return current_actor()
+
+    def audit_reason(self, form: Any, model: Any) -> str | None:
+        """The reason a form gives for its change (None: the form asks for none)."""
+        return None
+
+    def related_links(self, model: Any) -> list[tuple[str, str]]:
+        """(label, url) of pages about records related to ``model``, for its details page."""
+        return []
+
+    def _audit(
+        self, action: str, model: Any, changes: dict[str, Any], reason: str | None = None
+    ) -> None:
         audit_record(
             actor=current_actor(),
             action=action,
@@ -237,6 +297,7 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
             target_id=auditing.primary_key(model),
             changes=changes,
             details={"view": self.endpoint},
+            reason=reason,
         )
 
     def _on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
@@ -245,14 +306,15 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
         before = {} if is_created else auditing.changed_before(model)
         with db.session.no_autoflush:
             super()._on_model_change(form, model, is_created)
+        reason = self.audit_reason(form, model)
         if is_created:
             db.session.flush()
-            self._audit("model.create", model, auditing.created_changes(model))
+            self._audit("model.create", model, auditing.created_changes(model), reason)
             return
         before = {**auditing.changed_before(model), **before}
         changes = changes_between(before, auditing.current_values(model, before))
         if changes:
-            self._audit("model.update", model, changes)
+            self._audit("model.update", model, changes, reason)
 
     def delete_model(self, model: Any) -> bool:
         # Flask-Admin's delete_model with the audit row added before the commit.
@@ -286,30 +348,3 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, ModelView):
                 .limit(HISTORY_LIMIT)
             ).scalars()
         )
-
-    # -- exports ------------------------------------------------------------------------------
-
-    @property
-    def export_max_rows(self) -> int:  # type: ignore[override]
-        return int(current_app.config.get("EXPORT_MAX_ROWS", 10000))
-
-    def get_export_value(self, model: Any, name: str) -> Any:
-        value = super().get_export_value(model, name)
-        if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-            return "'" + value
-        return value
-
-    def _export_data(self) -> tuple[int, list[Any]]:
-        count, data = super()._export_data()
-        audit_record(
-            actor=current_actor(),
-            action="model.export",
-            target_model=self.permission_model,
-            details={
-                "rows": len(data),
-                "matching": count,
-                "query": {k: v for k, v in request.args.items() if k != "url"},
-            },
-        )
-        db.session.commit()
-        return count, data

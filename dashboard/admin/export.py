@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, current_app, stream_with_context
+import sqlalchemy as sa
+from flask import Response, abort, current_app, request, stream_with_context
 from flask_admin import expose
 
 from dashboard.extensions import db
@@ -40,7 +41,11 @@ def escape_cell(value: Any) -> str:
 class CsvExportMixin:
     """Goes before the ModelView in the bases. The view must provide ``current_actor()``
     (the auth base does) and its ``can_export`` decides who may export. Columns come from
-    ``column_export_list`` (attribute paths such as ``user.email``)."""
+    ``column_export_list`` (attribute paths such as ``user.email``), as narrowed for the
+    role; ``column_formatters_export`` entries ``(view, context, row, name)`` format a cell.
+
+    The audit row (``model.export``) is written before the first byte is sent: the search,
+    filters, columns, how many rows match (counted up to the cap) and how many are sent."""
 
     export_types = ["csv"]
 
@@ -51,10 +56,25 @@ class CsvExportMixin:
         return self.export_csv()
 
     def _export_value(self, row: Any, path: str) -> Any:
+        formatter = (getattr(self, "column_formatters_export", None) or {}).get(path)
+        if formatter is not None:
+            return formatter(self, None, row, path)
         value = row
         for part in path.split("."):
             value = getattr(value, part, None) if value is not None else None
         return value
+
+    def export_column_names(self) -> list[str]:
+        columns = getattr(self, "_export_columns", None)
+        if columns is not None:
+            return [str(name) for name, _label in columns]
+        return list(self.column_export_list)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _rows_up_to(query: Any, limit: int) -> int:
+        """How many rows the export will send: matching rows, counted up to ``limit`` + 1."""
+        capped = query.limit(None).offset(None).order_by(None).limit(limit + 1).subquery()
+        return query.session.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
 
     def export_csv(self) -> Response:
         limit = int(current_app.config.get("EXPORT_MAX_ROWS", 100_000))
@@ -69,15 +89,19 @@ class CsvExportMixin:
             execute=False,
             page_size=limit,
         )
-        columns = list(self.column_export_list)  # type: ignore[attr-defined]
+        columns = self.export_column_names()
         model_name = self.model.__name__  # type: ignore[attr-defined]
+        matching = self._rows_up_to(query, limit)
         audit_record(
             actor=self.current_actor(),  # type: ignore[attr-defined]
-            action="export.csv",
-            target_model=model_name,
+            action="model.export",
+            target_model=getattr(self, "permission_model", None) or model_name,
             details={
+                "rows": min(matching, limit),
+                "matching": matching if matching <= limit else f"more than {limit}",
                 "search": view_args.search,
                 "filters": [[flt[1], flt[2]] for flt in (view_args.filters or [])],
+                "query": {k: v for k, v in request.args.items() if k != "url"},
                 "columns": columns,
                 "row_limit": limit,
             },

@@ -22,6 +22,8 @@ class BlogPost(Base):
         sa.Index("bo_post_created_at_idx", "created_at", "id"),
         sa.Index("bo_post_published_idx", "is_published", "published_at"),
         sa.Index("bo_post_user_id_idx", "user_id", "created_at"),
+        # Title prefix search (migration 0008, PostgreSQL only).
+        sa.Index("bo_post_title_pattern_idx", sa.text("lower(title) text_pattern_ops")),
     )
 
     id: Mapped[str] = mapped_column("id", sa.Text, default=cuid)

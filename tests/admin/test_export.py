@@ -114,7 +114,7 @@ def test_export_is_audited_with_its_filters(web):
     make_user(email="a@x.test")
     db.session.commit()
     web.get("/x/x_users/export/csv/?search=a@").get_data()
-    entry = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "export.csv")).one()
+    entry = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "model.export")).one()
     assert entry.target_model == "User" and entry.actor_label == "staff:tester@example.com"
     assert entry.details["search"] == "a@"
 

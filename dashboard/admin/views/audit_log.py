@@ -8,7 +8,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from dashboard.admin.base import SecureModelView
+from dashboard.admin.kinds import BigTableView
+from dashboard.admin.links import user_link
 from dashboard.models import AuditLog
 
 
@@ -20,9 +21,17 @@ def _as_json(view: Any, context: Any, model: AuditLog, name: str) -> Markup:
     return Markup("<pre>") + escape(text) + Markup("</pre>")
 
 
-class AuditLogView(SecureModelView):
+def _target(view: Any, context: Any, model: AuditLog, name: str) -> Markup | str:
+    if model.target_model == "User" and model.target_id:
+        return user_link(model.target_id, model.target_id)
+    return model.target_id or ""
+
+
+class AuditLogView(BigTableView):
     permission_model = "AuditLog"
     allow_export = True
+    # Ids grow with time: the primary key is the newest-first order.
+    list_key = ("id",)
 
     column_list = (
         "created_at",
@@ -48,8 +57,7 @@ class AuditLogView(SecureModelView):
         "user_agent",
     )
     column_export_list = column_details_list
-    column_filters = ("actor_label", "action", "target_model", "created_at")
-    column_default_sort = ("id", True)
+    column_filters = ("actor_label", "action", "target_model", "target_id", "created_at")
     column_labels = {
         "created_at": "When (UTC)",
         "actor_label": "Actor",
@@ -57,8 +65,9 @@ class AuditLogView(SecureModelView):
         "target_id": "Record",
         "ip": "From",
     }
-    column_formatters = {"changes": _as_json, "details": _as_json}
+    column_formatters = {"changes": _as_json, "details": _as_json, "target_id": _target}
     column_formatters_export = {
+        "target_id": lambda v, c, m, n: m.target_id or "",
         "changes": lambda v, c, m, n: json.dumps(m.changes, default=str) if m.changes else "",
         "details": lambda v, c, m, n: json.dumps(m.details, default=str) if m.details else "",
     }
