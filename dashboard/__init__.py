@@ -33,7 +33,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     (``BACKOFFICE_ENV`` in it picks the environment). Raises ``config.ConfigError`` when a
     setting is missing or wrong.
     """
-    from dashboard import cli, database, health, jobs
+    from dashboard import cli, database, health, jobs, stripe_cli
     from dashboard.extensions import db, migrate
 
     cli.install_error_handler()
@@ -62,5 +62,6 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     app.register_blueprint(health.bp)
     cli.register(app)
+    stripe_cli.init_app(app)
     database.register_error_handlers(app)
     return app

@@ -12,6 +12,12 @@ from dashboard.models.billing import (
 from dashboard.models.jobs import Job, JobStatus
 from dashboard.models.posts import BlogPost
 from dashboard.models.staff import STAFF_ROLE_RANK, StaffAccount, StaffRole
+from dashboard.models.stripe_sync import (
+    StripeEventRecord,
+    StripeSyncMark,
+    StripeUnlinkedCustomer,
+    StripeUserRefresh,
+)
 from dashboard.models.tokens import LedgerKind, TokenLedgerEntry
 from dashboard.models.users import (
     Account,
@@ -31,6 +37,9 @@ SHARED_TABLES = (
     "VerificationToken",
     "BlogPost",
     "StripeProduct",
+    "StripeSyncMark",
+    "StripeUnlinkedCustomer",
+    "StripeUserRefresh",
     "StripePrice",
     "StripeCustomer",
     "UserSubscription",
@@ -54,8 +63,12 @@ __all__ = [
     "PaymentHistory",
     "Session",
     "StripeCustomer",
+    "StripeEventRecord",
     "StripePrice",
     "StripeProduct",
+    "StripeSyncMark",
+    "StripeUnlinkedCustomer",
+    "StripeUserRefresh",
     "User",
     "UserRole",
     "UserSubscription",

@@ -1,0 +1,33 @@
+"""``POST /webhooks/stripe``: Stripe's door. Authenticated by its signature, so it is the one
+POST exempt from CSRF and sign-in (``WEBHOOK_ENDPOINTS`` names it for those checks)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from dashboard.services.stripe_events import stripe_webhook_receive
+
+bp = Blueprint("stripe_webhooks", __name__)
+# Endpoints that take no session, no sign-in and no CSRF token (they verify a signature).
+WEBHOOK_ENDPOINTS = ["stripe_webhooks.receive"]
+
+
+@bp.post("/webhooks/stripe")
+def receive() -> ResponseReturnValue:
+    # The raw bytes: the signature covers them exactly, never a re-serialised form.
+    receipt = stripe_webhook_receive(
+        payload=request.get_data(cache=False),
+        signature=request.headers.get("Stripe-Signature"),
+    )
+    body = {"received": receipt.status_code < 300, "message": receipt.message}
+    return jsonify(body), receipt.status_code
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    from dashboard import extensions
+
+    csrf = getattr(extensions, "csrf", None)
+    if csrf is not None:
+        csrf.exempt(receive)
