@@ -80,8 +80,8 @@ def link_customers(objects: list[dict[str, Any]]) -> LinkResult:
     ]
     if rows:
         table = StripeCustomer.__table__
-        stmt = dialect_insert(table).values(rows).on_conflict_do_nothing()
-        inserted = set(db.session.execute(stmt.returning(table.c.stripeCustomerId)).scalars())
+        stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.stripeCustomerId)
+        inserted = set(db.session.execute(stmt, rows).scalars())
         result.created = sorted(inserted)
         _explain_taken(result, [r for r in rows if r["stripeCustomerId"] not in inserted])
     for identity in new:
@@ -130,7 +130,7 @@ def _record_unlinked(result: LinkResult, identities: dict[str, CustomerIdentity]
         }
         for customer_id, reason in sorted(result.unlinked.items())
     ]
-    stmt = dialect_insert(table).values(rows)
+    stmt = dialect_insert(table)
     excluded = stmt.excluded
     db.session.execute(
         stmt.on_conflict_do_update(
@@ -142,5 +142,6 @@ def _record_unlinked(result: LinkResult, identities: dict[str, CustomerIdentity]
                 "reason": excluded.reason,
                 "last_seen_at": excluded.last_seen_at,
             },
-        )
+        ),
+        rows,
     )

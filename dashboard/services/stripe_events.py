@@ -39,7 +39,7 @@ from dashboard.services.stripe_gateway import (
 )
 from dashboard.services.stripe_handlers import EVENT_HANDLERS
 from dashboard.services.stripe_mapping import ts
-from dashboard.services.stripe_store import MAX_LISTED, dialect_insert
+from dashboard.services.stripe_store import MAX_LISTED, cached_statement, dialect_insert
 
 WEBHOOK_ACTOR = Actor.system("stripe-webhook")
 ERR_PAYLOAD = "The body is not a Stripe event."
@@ -83,29 +83,31 @@ def _parse(payload: bytes) -> dict[str, Any]:
 def stripe_event_record(*, event: dict[str, Any], source: str, error: str | None = None) -> bool:
     """Store a delivery (or count one more attempt of a stored one) and commit. Returns
     whether the event was already processed."""
-    table = StripeEventRecord.__table__
-    stmt = dialect_insert(table).values(
-        id=event["id"],
-        type=event["type"],
-        created=ts(event["created"]),
-        livemode=bool(event.get("livemode")),
-        api_version=event.get("api_version"),
-        payload=event,
-        source=source,
-        received_at=utcnow(),
-        attempts=1,
-        error=error,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={
-            "attempts": table.c.attempts + 1,
-            "error": sa.func.coalesce(stmt.excluded.error, table.c.error),
-        },
-    ).returning(table.c.processed_at)
-    processed_at = db.session.execute(stmt).scalar_one()
+    values = {
+        "id": event["id"],
+        "type": event["type"],
+        "created": ts(event["created"]),
+        "livemode": bool(event.get("livemode")),
+        "api_version": event.get("api_version"),
+        "payload": event,
+        "source": source,
+        "received_at": utcnow(),
+        "attempts": 1,
+        "error": error,
+    }
+    stmt = cached_statement(("event_record",), _record_statement)
+    processed_at = db.session.execute(stmt, values).scalar_one()
     db.session.commit()
     return processed_at is not None
+
+
+def _record_statement() -> Any:
+    table = StripeEventRecord.__table__
+    stmt = dialect_insert(table)
+    error = sa.func.coalesce(stmt.excluded.error, table.c.error)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.id], set_={"attempts": table.c.attempts + 1, "error": error}
+    ).returning(table.c.processed_at)
 
 
 def _apply(
@@ -115,19 +117,25 @@ def _apply(
     again: bool,
     before_commit: Callable[[str], None] | None = None,
 ) -> Receipt:
+    table = StripeEventRecord.__table__
     try:
+        # Locked until commit: a concurrent delivery of the same event waits here, then
+        # finds it processed.
         row = db.session.execute(
-            sa.select(StripeEventRecord)
-            .where(StripeEventRecord.id == event_id)
+            sa.select(table.c.type, table.c.payload, table.c.processed_at)
+            .where(table.c.id == event_id)
             .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one()
+        ).one()
         if row.processed_at is not None and not again:
             db.session.commit()
             return Receipt(200, "duplicate: already processed", event_id)
         handler = EVENT_HANDLERS.get(row.type)
         outcome = handler(gateway, row.payload, WEBHOOK_ACTOR) if handler else IGNORED
-        row.processed_at, row.outcome, row.error = utcnow(), outcome, None
+        db.session.execute(
+            sa.update(table)
+            .where(table.c.id == event_id)
+            .values(processed_at=utcnow(), outcome=outcome, error=None)
+        )
         if before_commit:
             before_commit(outcome)
         db.session.commit()

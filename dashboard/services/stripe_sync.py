@@ -36,11 +36,12 @@ from dashboard.models import (
     utcnow,
 )
 from dashboard.services.actor import Actor
-from dashboard.services.membership import membership_recompute
+from dashboard.services.membership import membership_recompute_many
 from dashboard.services.stripe_customers import link_customers
 from dashboard.services.stripe_gateway import Gateway
 from dashboard.services.stripe_mapping import (
     REFUNDED,
+    InvoiceGrant,
     MappingError,
     invoice_grant,
     invoice_payments,
@@ -56,9 +57,10 @@ from dashboard.services.stripe_store import (
     TypeReport,
     claim_marks,
     pairs,
+    split_unchanged,
     upsert_rows,
 )
-from dashboard.services.tokens import tokens_apply
+from dashboard.services.tokens import LedgerRequest, tokens_apply_many
 
 ERR_UNLINKED = "customer {customer} is not linked to a user"
 ERR_GONE = "{kind} {object_id} no longer exists on Stripe"
@@ -217,8 +219,7 @@ def customer_users(gateway: Gateway | None, customer_ids: Iterable[str]) -> dict
 
 
 def _recompute(user_ids: Iterable[str], actor: Actor) -> None:
-    for user_id in sorted(set(user_ids)):
-        membership_recompute(user_id=user_id, actor=actor)
+    membership_recompute_many(user_ids=user_ids, actor=actor)
 
 
 def stripe_subscriptions_upsert(
@@ -235,8 +236,13 @@ def stripe_subscriptions_upsert(
             rows.append(row)
         except MappingError as exc:
             report.fail(obj.get("id", "?"), str(exc))
+    # A subscription's customer never changes, so a stored row keeps its user.
+    rows, report.unchanged, stored = split_unchanged(SUBSCRIPTIONS, rows, ignore=("user_id",))
     price_report = stripe_prices_upsert(
-        objects=list(prices.values()), fetched_at=fetched_at, gateway=gateway, only_missing=True
+        objects=[prices[p] for p in {row["stripe_price_id"] for row in rows}],
+        fetched_at=fetched_at,
+        gateway=gateway,
+        only_missing=True,
     )
     bad_prices = {item["id"]: item["reason"] for item in price_report.failures}
     users = customer_users(gateway, (row["customer"] for row in rows))
@@ -249,7 +255,7 @@ def stripe_subscriptions_upsert(
             report.skip(row["stripe_subscription_id"], ERR_UNLINKED.format(**row))
         else:
             ready.append({**row, "user_id": user_id, "id": cuid()})
-    outcome = upsert_rows(SUBSCRIPTIONS, "subscription", ready, fetched_at)
+    outcome = upsert_rows(SUBSCRIPTIONS, "subscription", ready, fetched_at, stored)
     report.add(outcome)
     written = set(outcome.written)
     _recompute((r["user_id"] for r in ready if r["stripe_subscription_id"] in written), actor)
@@ -257,16 +263,21 @@ def stripe_subscriptions_upsert(
 
 
 def _payments_upsert(
-    report: TypeReport, rows: list[dict[str, Any]], users: dict[str, str], fetched_at: int
+    report: TypeReport,
+    rows: list[dict[str, Any]],
+    users: dict[str, str],
+    fetched_at: int,
+    stored: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     ready = {}
     for row in rows:
-        user_id = users.get(row.pop("customer"))
+        customer = row.pop("customer")
+        user_id = users.get(customer)
         if user_id is None:
-            report.skip(row["stripe_payment_intent_id"], ERR_UNLINKED.format(customer="of it"))
+            report.skip(row["stripe_payment_intent_id"], ERR_UNLINKED.format(customer=customer))
         else:
             ready[row["stripe_payment_intent_id"]] = {**row, "user_id": user_id, "id": cuid()}
-    report.add(upsert_rows(PAYMENTS, "payment", list(ready.values()), fetched_at))
+    report.add(upsert_rows(PAYMENTS, "payment", list(ready.values()), fetched_at, stored))
 
 
 def stripe_invoices_upsert(
@@ -280,8 +291,10 @@ def stripe_invoices_upsert(
         customer = ref_id(invoice.get("customer"))
         rows += [{**row, "customer": customer} for row in invoice_payments(invoice)]
         grants.append(invoice_grant(invoice))
-    users = customer_users(gateway, {ref_id(i.get("customer")) for i in objects})
-    _payments_upsert(report, rows, users, fetched_at)
+    rows, report.unchanged, stored = split_unchanged(PAYMENTS, rows, ignore=("user_id",))
+    grants = _grants_due(grants)
+    users = customer_users(gateway, {r["customer"] for r in rows} | {g.customer for g in grants})
+    _payments_upsert(report, rows, users, fetched_at, stored)
     report.granted += _grant_tokens(gateway, grants, users, actor)
     return report
 
@@ -300,15 +313,13 @@ def stripe_payment_intent_upsert(
     return report
 
 
-def _grant_tokens(gateway: Gateway, grants: list, users: dict[str, str], actor: Actor) -> int:
+def _grants_due(grants: list[InvoiceGrant]) -> list[InvoiceGrant]:
+    """Paid subscription invoices for a period not over yet, not granted already. (An
+    allowance for a period that has ended would expire at once.)"""
     now = utcnow()
-    due = [
-        g
-        for g in grants
-        if g.paid and g.product_id and users.get(g.customer) and g.period_end and g.period_end > now
-    ]
+    due = [g for g in grants if g.paid and g.product_id and g.period_end and g.period_end > now]
     if not due:
-        return 0
+        return []
     done = set(
         db.session.scalars(
             sa.select(TokenLedgerEntry.reference).where(
@@ -317,26 +328,31 @@ def _grant_tokens(gateway: Gateway, grants: list, users: dict[str, str], actor: 
             )
         )
     )
-    due = [g for g in due if g.invoice_id not in done]
+    return [g for g in due if g.invoice_id not in done]
+
+
+def _grant_tokens(
+    gateway: Gateway, due: list[InvoiceGrant], users: dict[str, str], actor: Actor
+) -> int:
+    due = [g for g in due if users.get(g.customer)]
+    if not due:
+        return 0
     ensure_products(gateway, {g.product_id for g in due})
     allowances = pairs(
         sa.select(StripeProduct.id, StripeProduct.tokens).where(
             StripeProduct.id.in_({g.product_id for g in due})
         )
     )
-    granted = 0
-    for grant in sorted(due, key=lambda g: (users[g.customer], g.invoice_id)):
-        amount = allowances.get(grant.product_id) or 0
-        if amount <= 0:
-            continue
-        change = tokens_apply(
+    requests = [
+        LedgerRequest(
             user_id=users[grant.customer],
-            delta=amount,
+            delta=allowances[grant.product_id],
             kind=LedgerKind.SUBSCRIPTION_GRANT,
             reason=f"Subscription allowance, invoice {grant.invoice_id}",
-            actor=actor,
             reference=grant.invoice_id,
             expires_at=grant.period_end,
         )
-        granted += int(change.applied)
-    return granted
+        for grant in sorted(due, key=lambda g: (g.period_end, g.invoice_id))
+        if (allowances.get(grant.product_id) or 0) > 0
+    ]
+    return tokens_apply_many(requests=requests, actor=actor)

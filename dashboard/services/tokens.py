@@ -31,6 +31,7 @@ ERR_INSUFFICIENT = "Cannot deduct {amount} tokens: {email} has only {balance}."
 ERR_USER = "No user with id {user_id}."
 ERR_TOO_LARGE = "The amount is too large (at most {limit:,} tokens at once)."
 MAX_AMOUNT = 1_000_000
+OPENING_REASON = "Balance before Backoffice's ledger"
 
 # Kinds that add tokens and kinds that remove them; the sign of the delta follows.
 CREDIT_KINDS = frozenset(
@@ -181,6 +182,163 @@ def tokens_apply(
     db.session.flush()
     db.session.expire(user)
     return TokenChange(entry, before, after, applied=True)
+
+
+@dataclass(frozen=True)
+class LedgerRequest:
+    """One change for ``tokens_apply_many``."""
+
+    user_id: str
+    delta: int
+    kind: LedgerKind
+    reason: str | None
+    reference: str | None = None
+    expires_at: datetime | None = None  # also sets User.tokensExpiresAt when given
+
+
+def tokens_apply_many(*, requests: list[LedgerRequest], actor: Actor) -> int:
+    """``tokens_apply`` for many changes in a constant number of statements (the Stripe
+    resync's token grants), in the caller's transaction: the same rules (at most once per
+    (kind, reference); an opening balance booked first; one ledger row and one audit row per
+    change; no balance below zero, else InsufficientTokens and nothing is written). Users are
+    locked in id order. Returns how many changes were applied."""
+    todo: dict[tuple[LedgerKind, str | None], LedgerRequest] = {}
+    for number, request in enumerate(requests):
+        todo.setdefault((request.kind, request.reference or f"#{number}"), request)
+    ids = sorted({r.user_id for r in todo.values()})
+    if not ids:
+        return 0
+    locked = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(User.id, User.email, User.tokens, User.tokens_expires_at)
+            .where(User.id.in_(ids))
+            .order_by(User.id)
+            .with_for_update()
+        )
+    }
+    missing = [user_id for user_id in ids if user_id not in locked]
+    if missing:
+        raise NotFound(ERR_USER.format(user_id=missing[0]))
+    # Checked under the user locks: a concurrent twin may have committed meanwhile.
+    references = [r.reference for r in todo.values() if r.reference]
+    done = {
+        (row.kind, row.reference)
+        for row in db.session.execute(
+            sa.select(TokenLedgerEntry.kind, TokenLedgerEntry.reference).where(
+                TokenLedgerEntry.reference.in_(references)
+            )
+        )
+    }
+    # Per user, in the order given (the last expiry given wins).
+    pending = sorted(
+        (r for r in todo.values() if (r.kind, r.reference) not in done), key=lambda r: r.user_id
+    )
+    if not pending:
+        return 0
+    with_rows = set(
+        db.session.scalars(
+            sa.select(TokenLedgerEntry.user_id)
+            .where(TokenLedgerEntry.user_id.in_(ids))
+            .group_by(TokenLedgerEntry.user_id)
+        )
+    )
+    balances = {user_id: row.tokens for user_id, row in locked.items()}
+    expiry = {user_id: row.tokens_expires_at for user_id, row in locked.items()}
+    ledger: list[dict[str, object]] = []
+    for user_id in sorted({r.user_id for r in pending}):
+        if user_id not in with_rows and balances[user_id] != 0:
+            ledger.append(
+                _ledger_row(
+                    user_id,
+                    balances[user_id],
+                    balances[user_id],
+                    LedgerKind.OPENING_BALANCE,
+                    OPENING_REASON,
+                    None,
+                    None,
+                    actor,
+                )
+            )
+    for request in pending:
+        before = balances[request.user_id]
+        after = before + request.delta
+        if after < 0:
+            email = locked[request.user_id].email
+            raise InsufficientTokens(
+                ERR_INSUFFICIENT.format(amount=-request.delta, email=email, balance=before)
+            )
+        balances[request.user_id] = after
+        changes: dict[str, object] = {"tokens": {"before": before, "after": after}}
+        if request.expires_at is not None:
+            changes["tokensExpiresAt"] = {
+                "before": expiry[request.user_id].isoformat() if expiry[request.user_id] else None,
+                "after": request.expires_at.isoformat(),
+            }
+            expiry[request.user_id] = request.expires_at
+        ledger.append(
+            _ledger_row(
+                request.user_id,
+                request.delta,
+                after,
+                request.kind,
+                request.reason,
+                request.reference,
+                request.expires_at,
+                actor,
+            )
+        )
+        details = {"delta": request.delta, "reference": request.reference}
+        audit_record(
+            actor=actor,
+            action=f"tokens.{request.kind.value.lower()}",
+            target_model="User",
+            target_id=request.user_id,
+            changes=changes,
+            reason=request.reason,
+            details=details if request.reference else {"delta": request.delta},
+        )
+    deltas: dict[str, int] = {}
+    for request in pending:
+        deltas[request.user_id] = deltas.get(request.user_id, 0) + request.delta
+    table = User.__table__
+    db.session.execute(
+        table.update()
+        .where(table.c.id == sa.bindparam("uid"), table.c.tokens + sa.bindparam("delta") >= 0)
+        .values(
+            tokens=table.c.tokens + sa.bindparam("delta"),
+            tokensExpiresAt=sa.bindparam("expires"),
+            updatedAt=utcnow(),
+        ),
+        [{"uid": u, "delta": d, "expires": expiry[u]} for u, d in sorted(deltas.items())],
+    )
+    db.session.execute(sa.insert(TokenLedgerEntry.__table__), ledger)
+    db.session.flush()
+    return len(pending)
+
+
+def _ledger_row(
+    user_id: str,
+    delta: int,
+    after: int,
+    kind: LedgerKind,
+    reason: str | None,
+    reference: str | None,
+    expires_at: datetime | None,
+    actor: Actor,
+) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "delta": delta,
+        "balance_after": after,
+        "kind": kind.value,
+        "reason": reason,
+        "reference": reference,
+        "expires_at": expires_at,
+        "actor_label": actor.label,
+        "actor_staff_id": actor.staff_id,
+        "created_at": utcnow(),
+    }
 
 
 def _validate(amount: int, reason: str | None) -> str:

@@ -51,8 +51,12 @@ def committed_stripe_app(
     return committed_app
 
 
-def signed(event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-           body: str | None = None) -> tuple[str, dict[str, str]]:
+def signed(
+    event: dict[str, Any],
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    body: str | None = None,
+) -> tuple[str, dict[str, str]]:
     """The body and headers Stripe would send for ``event``."""
     body = body if body is not None else json.dumps(event, indent=2)
     header = stripe.WebhookSignature.generate_signature_header(

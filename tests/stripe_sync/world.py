@@ -45,9 +45,7 @@ def build_world(
     db.session.commit()
     product = fake.add_product("Pro", tokens=tokens)
     price = fake.add_price(product)
-    customer = fake.add_customer(
-        local.email, user_id=local.id if link_by == "metadata" else None
-    )
+    customer = fake.add_customer(local.email, user_id=local.id if link_by == "metadata" else None)
     subscription = fake.add_subscription(customer, price, status=status)
     paid = fake.add_invoice(subscription) if invoice else None
     return World(local, product, price, customer, subscription, paid)
@@ -55,8 +53,14 @@ def build_world(
 
 def counts() -> dict[str, int]:
     """Row counts of everything the sync writes."""
-    models = (StripeProduct, StripePrice, StripeCustomer, UserSubscription, PaymentHistory,
-              TokenLedgerEntry)
+    models = (
+        StripeProduct,
+        StripePrice,
+        StripeCustomer,
+        UserSubscription,
+        PaymentHistory,
+        TokenLedgerEntry,
+    )
     return {
         m.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(m)) for m in models
     }

@@ -1,0 +1,283 @@
+"""Benchmark of the Stripe sync against a fake Stripe on 127.0.0.1.
+
+The fake (tests/fakes/stripe_server.py, in a process of its own) holds 100 products, 300
+prices, 20,000 customers, 20,000 subscriptions and 60,000 invoices with their payments.
+Printed:
+- floor: the time the SDK alone takes to page through the same listings (same params);
+- the first full resync into an empty PostgreSQL database, and a second one right after
+  (targets: <= 1.5x and <= 1.2x the floor);
+- webhook throughput: signed events/s through POST /webhooks/stripe under gunicorn
+  (target >= 200/s); every event re-fetches its object from the fake.
+
+Run from the repository root:
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python bench/stripe_sync.py
+It creates the database bo_bench_stripe on that server and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+import stripe  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from tests.fakes.stripe_server import FakeStripe  # noqa: E402
+
+DB_NAME = "bo_bench_stripe"
+SECRET = "whsec_bench_backoffice"
+DAY = 86400
+STATUSES = [("active", 70), ("trialing", 5), ("past_due", 5), ("unpaid", 2), ("canceled", 15),
+            ("incomplete_expired", 3)]
+LISTINGS = [
+    ("products", {}),
+    ("prices", {}),
+    ("customers", {}),
+    ("subscriptions", {"status": "all"}),
+    ("invoices", {"expand": ["data.payments"]}),
+]
+
+
+def build_fake(customers: int, seed: int = 7) -> FakeStripe:
+    rng = random.Random(seed)
+    fake = FakeStripe()
+    fake.record_requests = False
+    now = int(time.time())
+    products = [fake.add_product(f"Plan {i}", tokens=100 + i, active=i % 10 != 9) for i in range(100)]
+    prices = [fake.add_price(p, unit_amount=500 + 100 * k, interval=("month", "year", "month")[k])
+              for p in products for k in range(3)]
+    weights = [w for _, w in STATUSES]
+    for number in range(customers):
+        customer = fake.add_customer(f"user{number}@bench.example", user_id=f"benchuser{number:06d}")
+        status = rng.choices([s for s, _ in STATUSES], weights)[0]
+        start = now - rng.randint(1, 25) * DAY
+        sub = fake.add_subscription(
+            customer, rng.choice(prices[:240]), status=status, start=start, end=start + 30 * DAY
+        )
+        for back in (2, 1, 0):
+            period = (start - back * 30 * DAY, start - back * 30 * DAY + 30 * DAY)
+            paid = back > 0 or status in ("active", "trialing", "canceled")
+            fake.add_invoice(sub, status="paid" if paid else "open", period=period)
+    return fake
+
+
+def serve_fake(customers: int, ready: mp.Queue) -> None:
+    fake = build_fake(customers).start()
+    ready.put((fake.url, fake.api_key))
+    while True:
+        time.sleep(3600)
+
+
+def admin_engine(admin_url: str) -> sa.Engine:
+    from dashboard.database import resolve_database_url
+
+    return sa.create_engine(resolve_database_url(admin_url, "instance"), isolation_level="AUTOCOMMIT")
+
+
+def create_database(admin_url: str) -> str:
+    engine = admin_engine(admin_url)
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str) -> None:
+    engine = admin_engine(admin_url)
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def seed_users(app, customers: int) -> None:  # noqa: ANN001
+    from dashboard.extensions import db
+    from dashboard.models import User, utcnow
+
+    now = utcnow()
+    rows = [
+        {"id": f"benchuser{n:06d}", "email": f"user{n}@bench.example", "updated_at": now}
+        for n in range(customers)
+    ]
+    with app.app_context():
+        for start in range(0, len(rows), 5000):
+            db.session.execute(sa.insert(User), rows[start : start + 5000])
+        db.session.commit()
+
+
+def floor_seconds(url: str, key: str) -> tuple[float, int]:
+    """The SDK paging through the listings with its typed objects (auto_paging_iter)."""
+    client = stripe.StripeClient(key, base_addresses={"api": url}, max_network_retries=0)
+    started, seen = time.perf_counter(), 0
+    for resource, params in LISTINGS:
+        listing = getattr(client.v1, resource).list({"limit": 100, **params})
+        for _ in listing.auto_paging_iter():
+            seen += 1
+    return time.perf_counter() - started, seen
+
+
+def raw_floor_seconds(url: str, key: str) -> float:
+    """The SDK paging through the same listings the way the sync does: raw_request and
+    JSON, no StripeObjects, next page prefetched (the gateway's own list_pages)."""
+    from dashboard.services.stripe_gateway import Gateway
+
+    gateway = Gateway(key=key, api_base=url, timeout=30, retries=0, retry_base=0.5)
+    started = time.perf_counter()
+    for resource, params in LISTINGS:
+        for _ in gateway.list_pages(resource, params):
+            pass
+    return time.perf_counter() - started
+
+
+def resync_seconds(app) -> tuple[float, dict]:  # noqa: ANN001
+    from dashboard.extensions import db
+    from dashboard.services.actor import Actor
+    from dashboard.services.stripe_resync import stripe_resync
+
+    with app.app_context():
+        started = time.perf_counter()
+        report = stripe_resync(actor=Actor.system("bench"))
+        seconds = time.perf_counter() - started
+        db.session.remove()
+    return seconds, report.to_dict()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sample_events(url: str, key: str, count: int) -> list[bytes]:
+    client = stripe.StripeClient(key, base_addresses={"api": url})
+    subs = [s.to_dict(for_json=True) for s in client.v1.subscriptions.list({"limit": 100, "status": "all"})
+            .auto_paging_iter()][: count // 2]
+    invoices = [i.to_dict(for_json=True) for i in client.v1.invoices.list({"limit": 100}).auto_paging_iter()][
+        : count - len(subs)
+    ]
+    now = int(time.time())
+    bodies = []
+    for number, (kind, obj) in enumerate(
+        [("customer.subscription.updated", s) for s in subs] + [("invoice.paid", i) for i in invoices]
+    ):
+        event = {"id": f"evt_bench{number:07d}", "object": "event", "api_version": "2026-10-28.endive",
+                 "created": now, "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
+                 "request": {"id": None, "idempotency_key": None}, "type": kind}
+        bodies.append(json.dumps(event).encode())
+    random.Random(3).shuffle(bodies)
+    return bodies
+
+
+def webhook_rate(db_url: str, fake_url: str, key: str, bodies: list[bytes], workers: int,
+                 clients: int) -> tuple[float, dict[int, int]]:
+    port = free_port()
+    env = {**os.environ, "BACKOFFICE_ENV": "development", "DATABASE_URL": db_url,
+           "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": fake_url,
+           "STRIPE_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        target = f"http://127.0.0.1:{port}/webhooks/stripe"
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        sessions: dict[int, requests.Session] = {}
+        statuses: dict[int, int] = {}
+
+        def send(body: bytes) -> int:
+            import threading
+
+            session = sessions.setdefault(threading.get_ident(), requests.Session())
+            header = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
+            return session.post(target, data=body, headers={"Stripe-Signature": header}).status_code
+
+        for body in bodies[:20]:  # warm up every worker's connections
+            send(body)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            for status in pool.map(send, bodies[20:]):
+                statuses[status] = statuses.get(status, 0) + 1
+        rate = (len(bodies) - 20) / (time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return rate, statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=3_000)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=12)
+    args = parser.parse_args()
+    admin_url = os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    ready: mp.Queue = mp.Queue()
+    print(f"Building the fake Stripe ({args.customers:,} customers)...", flush=True)
+    fake = mp.get_context("fork").Process(target=serve_fake, args=(args.customers, ready), daemon=True)
+    fake.start()
+    fake_url, key = ready.get(timeout=600)
+    db_url = create_database(admin_url)
+    try:
+        from flask_migrate import upgrade
+
+        from dashboard import create_app
+
+        app = create_app({"BACKOFFICE_ENV": "development", "DATABASE_URL": db_url,
+                          "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": fake_url,
+                          "STRIPE_WEBHOOK_SECRETS": [SECRET]})
+        with app.app_context():
+            upgrade()
+        seed_users(app, args.customers)
+        floor, objects = floor_seconds(fake_url, key)
+        raw = raw_floor_seconds(fake_url, key)
+        print(f"floor (SDK paging only, {objects:,} objects): {floor:8.1f}s", flush=True)
+        print(f"raw floor (SDK raw_request paging, as the sync pages): {raw:8.1f}s", flush=True)
+        first, report = resync_seconds(app)
+        print(f"first full resync:  {first:8.1f}s = {first / floor:.2f}x floor (target <= 1.5x), "
+              f"{first / raw:.2f}x raw floor")
+        summary = {k: (v["created"], v["updated"], v["failed"]) for k, v in report["types"].items()}
+        print(f"  created/updated/failed: {summary}; token grants: "
+              f"{report['types']['payments']['granted']:,}", flush=True)
+        second, report = resync_seconds(app)
+        changed = sum(v["created"] + v["updated"] for v in report["types"].values())
+        print(f"second full resync: {second:8.1f}s = {second / floor:.2f}x floor (target <= 1.2x), "
+              f"{second / raw:.2f}x raw floor; {changed} created or updated", flush=True)
+        bodies = sample_events(fake_url, key, args.events)
+        rate, statuses = webhook_rate(db_url, fake_url, key, bodies, args.workers, args.clients)
+        print(f"webhooks: {rate:8.0f} events/s with {args.workers} gunicorn workers, "
+              f"{args.clients} concurrent senders (target >= 200/s); statuses {statuses}")
+    finally:
+        from dashboard.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+        drop_database(admin_url)
+        fake.terminate()
+
+
+if __name__ == "__main__":
+    main()
