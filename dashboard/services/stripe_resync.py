@@ -97,6 +97,7 @@ class ResyncReport:
         return {
             "types": {name: report.to_dict() for name, report in self.types.items()},
             "dry_run": self.dry_run,
+            "ok": self.failed == 0,
             "failed": self.failed,
             "seconds": round(self.seconds, 2),
         }
