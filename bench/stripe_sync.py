@@ -41,8 +41,14 @@ from tests.fakes.stripe_server import FakeStripe  # noqa: E402
 DB_NAME = "bo_bench_stripe"
 SECRET = "whsec_bench_backoffice"
 DAY = 86400
-STATUSES = [("active", 70), ("trialing", 5), ("past_due", 5), ("unpaid", 2), ("canceled", 15),
-            ("incomplete_expired", 3)]
+STATUSES = [
+    ("active", 70),
+    ("trialing", 5),
+    ("past_due", 5),
+    ("unpaid", 2),
+    ("canceled", 15),
+    ("incomplete_expired", 3),
+]
 LISTINGS = [
     ("products", {}),
     ("prices", {}),
@@ -57,12 +63,19 @@ def build_fake(customers: int, seed: int = 7) -> FakeStripe:
     fake = FakeStripe()
     fake.record_requests = False
     now = int(time.time())
-    products = [fake.add_product(f"Plan {i}", tokens=100 + i, active=i % 10 != 9) for i in range(100)]
-    prices = [fake.add_price(p, unit_amount=500 + 100 * k, interval=("month", "year", "month")[k])
-              for p in products for k in range(3)]
+    products = [
+        fake.add_product(f"Plan {i}", tokens=100 + i, active=i % 10 != 9) for i in range(100)
+    ]
+    prices = [
+        fake.add_price(p, unit_amount=500 + 100 * k, interval=("month", "year", "month")[k])
+        for p in products
+        for k in range(3)
+    ]
     weights = [w for _, w in STATUSES]
     for number in range(customers):
-        customer = fake.add_customer(f"user{number}@bench.example", user_id=f"benchuser{number:06d}")
+        customer = fake.add_customer(
+            f"user{number}@bench.example", user_id=f"benchuser{number:06d}"
+        )
         status = rng.choices([s for s, _ in STATUSES], weights)[0]
         start = now - rng.randint(1, 25) * DAY
         sub = fake.add_subscription(
@@ -85,7 +98,9 @@ def serve_fake(customers: int, ready: mp.Queue) -> None:
 def admin_engine(admin_url: str) -> sa.Engine:
     from dashboard.database import resolve_database_url
 
-    return sa.create_engine(resolve_database_url(admin_url, "instance"), isolation_level="AUTOCOMMIT")
+    return sa.create_engine(
+        resolve_database_url(admin_url, "instance"), isolation_level="AUTOCOMMIT"
+    )
 
 
 def create_database(admin_url: str) -> str:
@@ -164,33 +179,61 @@ def free_port() -> int:
 
 def sample_events(url: str, key: str, count: int) -> list[bytes]:
     client = stripe.StripeClient(key, base_addresses={"api": url})
-    subs = [s.to_dict(for_json=True) for s in client.v1.subscriptions.list({"limit": 100, "status": "all"})
-            .auto_paging_iter()][: count // 2]
-    invoices = [i.to_dict(for_json=True) for i in client.v1.invoices.list({"limit": 100}).auto_paging_iter()][
-        : count - len(subs)
-    ]
+    subs = [
+        s.to_dict(for_json=True)
+        for s in client.v1.subscriptions.list({"limit": 100, "status": "all"}).auto_paging_iter()
+    ][: count // 2]
+    invoices = [
+        i.to_dict(for_json=True) for i in client.v1.invoices.list({"limit": 100}).auto_paging_iter()
+    ][: count - len(subs)]
     now = int(time.time())
     bodies = []
     for number, (kind, obj) in enumerate(
-        [("customer.subscription.updated", s) for s in subs] + [("invoice.paid", i) for i in invoices]
+        [("customer.subscription.updated", s) for s in subs]
+        + [("invoice.paid", i) for i in invoices]
     ):
-        event = {"id": f"evt_bench{number:07d}", "object": "event", "api_version": "2026-10-28.endive",
-                 "created": now, "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
-                 "request": {"id": None, "idempotency_key": None}, "type": kind}
+        event = {
+            "id": f"evt_bench{number:07d}",
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": now,
+            "data": {"object": obj},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": kind,
+        }
         bodies.append(json.dumps(event).encode())
     random.Random(3).shuffle(bodies)
     return bodies
 
 
-def webhook_rate(db_url: str, fake_url: str, key: str, bodies: list[bytes], workers: int,
-                 clients: int) -> tuple[float, dict[int, int]]:
+def webhook_rate(
+    db_url: str, fake_url: str, key: str, bodies: list[bytes], workers: int, clients: int
+) -> tuple[float, dict[int, int]]:
     port = free_port()
-    env = {**os.environ, "BACKOFFICE_ENV": "development", "DATABASE_URL": db_url,
-           "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": fake_url,
-           "STRIPE_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "BACKOFFICE_ENV": "development",
+        "DATABASE_URL": db_url,
+        "STRIPE_SECRET_KEY": key,
+        "STRIPE_API_BASE": fake_url,
+        "STRIPE_WEBHOOK_SECRETS": SECRET,
+        "LOG_LEVEL": "WARNING",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -237,7 +280,9 @@ def main() -> None:
     )
     ready: mp.Queue = mp.Queue()
     print(f"Building the fake Stripe ({args.customers:,} customers)...", flush=True)
-    fake = mp.get_context("fork").Process(target=serve_fake, args=(args.customers, ready), daemon=True)
+    fake = mp.get_context("fork").Process(
+        target=serve_fake, args=(args.customers, ready), daemon=True
+    )
     fake.start()
     fake_url, key = ready.get(timeout=600)
     db_url = create_database(admin_url)
@@ -246,9 +291,15 @@ def main() -> None:
 
         from dashboard import create_app
 
-        app = create_app({"BACKOFFICE_ENV": "development", "DATABASE_URL": db_url,
-                          "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": fake_url,
-                          "STRIPE_WEBHOOK_SECRETS": [SECRET]})
+        app = create_app(
+            {
+                "BACKOFFICE_ENV": "development",
+                "DATABASE_URL": db_url,
+                "STRIPE_SECRET_KEY": key,
+                "STRIPE_API_BASE": fake_url,
+                "STRIPE_WEBHOOK_SECRETS": [SECRET],
+            }
+        )
         with app.app_context():
             upgrade()
         seed_users(app, args.customers)
@@ -257,19 +308,29 @@ def main() -> None:
         print(f"floor (SDK paging only, {objects:,} objects): {floor:8.1f}s", flush=True)
         print(f"raw floor (SDK raw_request paging, as the sync pages): {raw:8.1f}s", flush=True)
         first, report = resync_seconds(app)
-        print(f"first full resync:  {first:8.1f}s = {first / floor:.2f}x floor (target <= 1.5x), "
-              f"{first / raw:.2f}x raw floor")
+        print(
+            f"first full resync:  {first:8.1f}s = {first / floor:.2f}x floor (target <= 1.5x), "
+            f"{first / raw:.2f}x raw floor"
+        )
         summary = {k: (v["created"], v["updated"], v["failed"]) for k, v in report["types"].items()}
-        print(f"  created/updated/failed: {summary}; token grants: "
-              f"{report['types']['payments']['granted']:,}", flush=True)
+        print(
+            f"  created/updated/failed: {summary}; token grants: "
+            f"{report['types']['payments']['granted']:,}",
+            flush=True,
+        )
         second, report = resync_seconds(app)
         changed = sum(v["created"] + v["updated"] for v in report["types"].values())
-        print(f"second full resync: {second:8.1f}s = {second / floor:.2f}x floor (target <= 1.2x), "
-              f"{second / raw:.2f}x raw floor; {changed} created or updated", flush=True)
+        print(
+            f"second full resync: {second:8.1f}s = {second / floor:.2f}x floor (target <= 1.2x), "
+            f"{second / raw:.2f}x raw floor; {changed} created or updated",
+            flush=True,
+        )
         bodies = sample_events(fake_url, key, args.events)
         rate, statuses = webhook_rate(db_url, fake_url, key, bodies, args.workers, args.clients)
-        print(f"webhooks: {rate:8.0f} events/s with {args.workers} gunicorn workers, "
-              f"{args.clients} concurrent senders (target >= 200/s); statuses {statuses}")
+        print(
+            f"webhooks: {rate:8.0f} events/s with {args.workers} gunicorn workers, "
+            f"{args.clients} concurrent senders (target >= 200/s); statuses {statuses}"
+        )
     finally:
         from dashboard.extensions import db
 

@@ -18,8 +18,8 @@ from dashboard.models import (
 from dashboard.services.actor import Actor
 from dashboard.services.stripe_events import stripe_event_replay
 from dashboard.services.stripe_gateway import now_micros
-from dashboard.services.stripe_sync import SUBSCRIPTIONS
 from dashboard.services.stripe_store import upsert_rows
+from dashboard.services.stripe_sync import SUBSCRIPTIONS
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, counts, user_state
 
