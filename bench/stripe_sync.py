@@ -325,9 +325,18 @@ def main() -> None:
             f"{second / raw:.2f}x raw floor; {changed} created or updated",
             flush=True,
         )
+        with app.app_context():  # as autovacuum would after a bulk load
+            from dashboard.extensions import db
+
+            with db.engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    sa.text("ANALYZE")
+                )
         bodies = sample_events(fake_url, key, args.events)
         rate, statuses = webhook_rate(db_url, fake_url, key, bodies, args.workers, args.clients)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
+            f"(load average {load} on {os.cpu_count()} cores, other users included)\n"
             f"webhooks: {rate:8.0f} events/s with {args.workers} gunicorn workers, "
             f"{args.clients} concurrent senders (target >= 200/s); statuses {statuses}"
         )

@@ -24,18 +24,26 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
 from dashboard.jobs import job_create
-from dashboard.models import Job, StripeCustomer, StripeUserRefresh, UserSubscription, utcnow
+from dashboard.models import (
+    Job,
+    StripeCustomer,
+    StripeUserRefresh,
+    User,
+    UserSubscription,
+    utcnow,
+)
 from dashboard.services.actor import Actor
 from dashboard.services.errors import BackofficeError
-from dashboard.services.stripe_gateway import stripe_gateway
+from dashboard.services.stripe_gateway import Gateway, StripeUnavailable, stripe_gateway
 from dashboard.services.stripe_store import dialect_insert
-from dashboard.services.stripe_sync import stripe_subscriptions_upsert
+from dashboard.services.stripe_sync import stripe_customers_upsert, stripe_subscriptions_upsert
 
 REFRESH_ACTOR = Actor.system("stripe-refresh")
 MSG_REFRESHED = "Refreshed from Stripe at {at:%Y-%m-%d %H:%M:%S} UTC."
 MSG_RECENT = "Data from Stripe as of {at:%Y-%m-%d %H:%M:%S} UTC."
 MSG_NEVER = "Not refreshed from Stripe yet."
 MSG_STALE = "Stripe unreachable, showing data from {since}."
+MSG_SHOWING = "Showing data from {since}."
 MSG_NO_CUSTOMER = "This user has no Stripe customer."
 CATALOG_TYPES = ["products", "prices"]
 
@@ -64,6 +72,12 @@ def _claim(user_id: str, now: datetime, max_age: int) -> bool:
     return claimed
 
 
+def _stale(user_id: str) -> Freshness:
+    row = db.session.get(StripeUserRefresh, user_id, populate_existing=True)
+    message = row.error.format(since=_data_since(user_id, row))
+    return Freshness(False, True, row.refreshed_at, message)
+
+
 def _data_since(user_id: str, row: StripeUserRefresh | None) -> str:
     when = row.refreshed_at if row is not None else None
     when = when or db.session.scalar(
@@ -72,6 +86,18 @@ def _data_since(user_id: str, row: StripeUserRefresh | None) -> str:
         )
     )
     return f"{when:%Y-%m-%d %H:%M:%S} UTC" if when else "the last sync"
+
+
+def _customer_of(gateway: Gateway, user_id: str) -> str | None:
+    """The user's Stripe customer id; one not linked yet is looked up by email on Stripe."""
+    query = sa.select(StripeCustomer.stripe_customer_id).where(StripeCustomer.user_id == user_id)
+    customer = db.session.scalar(query)
+    if customer is None:
+        email = db.session.scalar(sa.select(User.email).where(User.id == user_id))
+        for page in gateway.list_pages("customers", {"email": email}):
+            stripe_customers_upsert(objects=page.objects, fetched_at=page.fetched_at)
+        customer = db.session.scalar(query)
+    return customer
 
 
 def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshness:
@@ -83,17 +109,13 @@ def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshnes
     if not _claim(user_id, now, max_age):
         row = db.session.get(StripeUserRefresh, user_id, populate_existing=True)
         if row is not None and row.error:
-            return Freshness(
-                False, True, row.refreshed_at, MSG_STALE.format(since=_data_since(user_id, row))
-            )
+            return _stale(user_id)
         at = row.refreshed_at if row is not None else None
         return Freshness(False, False, at, MSG_RECENT.format(at=at) if at else MSG_NEVER)
-    customer = db.session.scalar(
-        sa.select(StripeCustomer.stripe_customer_id).where(StripeCustomer.user_id == user_id)
-    )
     try:
+        gateway = stripe_gateway(timeout=config["STRIPE_REFRESH_TIMEOUT"], retries=0)
+        customer = _customer_of(gateway, user_id)
         if customer is not None:
-            gateway = stripe_gateway(timeout=config["STRIPE_REFRESH_TIMEOUT"], retries=0)
             params = {"customer": customer, "status": "all"}
             for page in gateway.list_pages("subscriptions", params):
                 stripe_subscriptions_upsert(
@@ -104,15 +126,16 @@ def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshnes
                 )
     except BackofficeError as exc:
         db.session.rollback()
-        values = {"error": exc.message}
+        reason = (
+            MSG_STALE if isinstance(exc, StripeUnavailable) else exc.message + " " + MSG_SHOWING
+        )
         db.session.execute(
-            sa.update(StripeUserRefresh).where(StripeUserRefresh.user_id == user_id).values(values)
+            sa.update(StripeUserRefresh)
+            .where(StripeUserRefresh.user_id == user_id)
+            .values(error=reason)
         )
         db.session.commit()
-        row = db.session.get(StripeUserRefresh, user_id, populate_existing=True)
-        return Freshness(
-            False, True, row.refreshed_at, MSG_STALE.format(since=_data_since(user_id, row))
-        )
+        return _stale(user_id)
     db.session.execute(
         sa.update(StripeUserRefresh)
         .where(StripeUserRefresh.user_id == user_id)

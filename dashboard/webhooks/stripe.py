@@ -11,10 +11,14 @@ from dashboard.services.stripe_events import stripe_webhook_receive
 bp = Blueprint("stripe_webhooks", __name__)
 # Endpoints that take no session, no sign-in and no CSRF token (they verify a signature).
 WEBHOOK_ENDPOINTS = ["stripe_webhooks.receive"]
+# Stripe's events are a few kB; anything this big is not one of them.
+MAX_BODY_BYTES = 1_000_000
 
 
 @bp.post("/webhooks/stripe")
 def receive() -> ResponseReturnValue:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return jsonify(received=False, message="Payload too large."), 413
     # The raw bytes: the signature covers them exactly, never a re-serialised form.
     receipt = stripe_webhook_receive(
         payload=request.get_data(cache=False),

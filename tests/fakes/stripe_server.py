@@ -255,7 +255,7 @@ class FakeStripe:
     def _matches(self, kind: str, obj: dict, params: dict[str, Any]) -> bool:
         if "active" in params and obj.get("active") != (params["active"] == "true"):
             return False
-        for key in ("customer", "product", "invoice", "subscription"):
+        for key in ("customer", "product", "invoice", "subscription", "email"):
             if key in params and obj.get(key) != params[key]:
                 return False
         if kind == "subscriptions":

@@ -195,3 +195,17 @@ def test_p23_an_event_of_the_other_mode_is_stored_and_refused(stripe_app, fake_s
     (row,) = _stored_events()
     assert row.processed_at is None and "refused" in row.error
     assert db.session.get(StripeProduct, product["id"]) is None
+
+
+def test_an_oversized_body_is_refused_before_anything_else(stripe_app, client):
+    response = client.post("/webhooks/stripe", data=b"x" * 1_000_001)
+    assert response.status_code == 413 and _stored_events() == []
+
+
+def test_the_webhook_is_named_for_the_csrf_and_sign_in_exemptions(stripe_app):
+    from dashboard.webhooks.stripe import WEBHOOK_ENDPOINTS
+
+    rules = {rule.endpoint: rule for rule in stripe_app.url_map.iter_rules()}
+    assert WEBHOOK_ENDPOINTS == ["stripe_webhooks.receive"]
+    assert rules["stripe_webhooks.receive"].rule == "/webhooks/stripe"
+    assert rules["stripe_webhooks.receive"].methods == {"POST", "OPTIONS"}

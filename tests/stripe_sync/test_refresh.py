@@ -84,7 +84,27 @@ def test_p17_a_user_without_a_stripe_customer(stripe_app, fake_stripe):
     db.session.commit()
     freshness = stripe_refresh_user(user_id=user.id)
     assert freshness.message == "This user has no Stripe customer." and not freshness.stale
-    assert fake_stripe.requests == []
+    assert [(path, params) for _, path, params in fake_stripe.requests] == [
+        ("/v1/customers", {"email": user.email, "limit": "100"})
+    ]
+
+
+def test_p17_a_customer_not_linked_yet_is_found_by_email(stripe_app, fake_stripe):
+    world = build_world(fake_stripe, invoice=False, link_by="email")
+    freshness = stripe_refresh_user(user_id=world.user.id)
+    assert freshness.refreshed
+    assert user_state(world.user.id)[:3] == ("PREMIUM", "ACTIVE", world.product["id"])
+
+
+def test_p17_stripe_not_configured_is_said_plainly(stripe_app, monkeypatch):
+    user = make_user()
+    db.session.commit()
+    monkeypatch.setitem(stripe_app.config, "STRIPE_SECRET_KEY", None)
+    freshness = stripe_refresh_user(user_id=user.id)
+    assert freshness.stale
+    assert freshness.message == (
+        "Stripe is not configured: set STRIPE_SECRET_KEY. Showing data from the last sync."
+    )
 
 
 def test_p13_the_catalog_refresh_is_queued_once_per_interval_and_runs_the_resync(

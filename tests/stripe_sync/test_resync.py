@@ -231,3 +231,13 @@ def test_resync_prints_a_table_and_progress(stripe_app, fake_stripe, runner):
     assert "Syncing from Stripe" in result.output
     assert "payments: 1 token allowance(s) granted" in result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PaymentHistory)) == 1
+
+
+def test_p21_backoff_grows_exponentially_with_full_jitter():
+    from dashboard.services.stripe_gateway import MAX_DELAY_SECONDS, _retry_delay
+
+    for attempt in range(8):
+        cap = min(MAX_DELAY_SECONDS, 0.5 * 2**attempt)
+        delays = {_retry_delay(attempt, 0.5) for _ in range(200)}
+        assert all(0 <= d <= cap for d in delays)
+        assert len(delays) > 150 and max(delays) > cap / 2  # spread out, not a fixed step
