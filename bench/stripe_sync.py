@@ -286,6 +286,7 @@ def main() -> None:
     fake.start()
     fake_url, key = ready.get(timeout=600)
     db_url = create_database(admin_url)
+    app = None
     try:
         from flask_migrate import upgrade
 
@@ -343,8 +344,9 @@ def main() -> None:
     finally:
         from dashboard.extensions import db
 
-        with app.app_context():
-            db.engine.dispose()
+        if app is not None:
+            with app.app_context():
+                db.engine.dispose()
         drop_database(admin_url)
         fake.terminate()
 
