@@ -39,7 +39,12 @@ from dashboard.services.stripe_gateway import (
 )
 from dashboard.services.stripe_handlers import EVENT_HANDLERS
 from dashboard.services.stripe_mapping import ts
-from dashboard.services.stripe_store import MAX_LISTED, cached_statement, dialect_insert
+from dashboard.services.stripe_store import (
+    MAX_LISTED,
+    SYNC_COMMIT_OFF,
+    cached_statement,
+    dialect_insert,
+)
 
 WEBHOOK_ACTOR = Actor.system("stripe-webhook")
 ERR_PAYLOAD = "The body is not a Stripe event."
@@ -47,7 +52,6 @@ ERR_LIVEMODE = "A {event} event was sent to an endpoint configured with a {key} 
 ERR_NOT_FOUND = "No stored Stripe event {event_id}."
 ERR_FAILED = "Processing failed; the error is recorded on the event."
 IGNORED = "ignored: no handler for this type"
-SYNC_COMMIT_OFF = sa.text("SET LOCAL synchronous_commit = off")
 
 
 @dataclass(frozen=True)

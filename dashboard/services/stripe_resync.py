@@ -40,9 +40,8 @@ from dashboard.models import (
 from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
 from dashboard.services.errors import BackofficeError, Conflict
-from dashboard.services.stripe_events import SYNC_COMMIT_OFF
 from dashboard.services.stripe_gateway import Gateway, now_micros, scrub, stripe_gateway
-from dashboard.services.stripe_store import TypeReport
+from dashboard.services.stripe_store import SYNC_COMMIT_OFF, TypeReport
 from dashboard.services.stripe_sync import (
     stripe_customers_upsert,
     stripe_invoices_upsert,

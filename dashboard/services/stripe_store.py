@@ -27,6 +27,8 @@ from dashboard.extensions import db
 from dashboard.models import StripeSyncMark, utcnow
 
 MAX_LISTED = 50  # failures / skips listed per type in a report (all are counted)
+# For a PostgreSQL transaction whose commit need not wait for its WAL flush (see callers).
+SYNC_COMMIT_OFF = sa.text("SET LOCAL synchronous_commit = off")
 
 
 @dataclass
