@@ -215,7 +215,11 @@ def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
             details={"type": row.type, "outcome": outcome},
         )
 
-    return _apply(event_id, gateway, again=True, before_commit=audit)
+    receipt = _apply(event_id, gateway, again=True, before_commit=audit)
+    if receipt.status_code >= 500:  # rolled back with the failed attempt: audit it apart
+        audit(f"failed: {receipt.message}")
+        db.session.commit()
+    return receipt
 
 
 @dataclass

@@ -186,6 +186,22 @@ def test_p04_every_delivery_is_stored_and_can_be_replayed(stripe_app, fake_strip
     assert (audit.actor_staff_id, audit.target_id) == ("staff-1", event["id"])
 
 
+def test_p04_a_failed_replay_is_audited_with_its_reason(stripe_app, fake_stripe, client):
+    product, event = _product_event(fake_stripe)
+    assert deliver(client, event).status_code == 200
+    fake_stripe.inject("/v1/products", status=400, times=1)
+    staff = Actor(label="staff:admin@example.com", staff_id="staff-1")
+
+    receipt = stripe_event_replay(event_id=event["id"], actor=staff)
+
+    assert receipt.status_code == 500 and "Injected 400" in receipt.message
+    audit = db.session.scalars(
+        sa.select(AuditLog).where(AuditLog.action == "stripe.event_replay")
+    ).one()
+    assert audit.details["outcome"].startswith("failed: Stripe refused the request")
+    assert db.session.get(StripeEventRecord, event["id"]).error == receipt.message
+
+
 def test_p23_an_event_of_the_other_mode_is_stored_and_refused(stripe_app, fake_stripe, client):
     product, event = _product_event(fake_stripe)
     event["livemode"] = True
