@@ -49,7 +49,7 @@ RESOURCES = (
     "charges",
     "events",
 )
-_SECRET_PATTERN = re.compile(r"\b(?:[sr]k|pk)_(?:live|test)_[A-Za-z0-9]+|\bwhsec_[A-Za-z0-9]+")
+_SECRET_PATTERN = re.compile(r"\b(?:[sr]k|pk)_(?:live|test)_\w+|\bwhsec_\w+")
 REDACTED = "[redacted]"
 
 

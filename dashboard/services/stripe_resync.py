@@ -22,9 +22,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.extensions import db
@@ -36,6 +38,7 @@ from dashboard.models import (
     StripePrice,
     StripeProduct,
     UserSubscription,
+    utcnow,
 )
 from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
@@ -285,10 +288,15 @@ def stripe_resync_request(
     """Queue a resync as a ``stripe_resync`` job (the admin's "Resync Stripe"), audited.
     Raises Conflict when one is queued or running, BackofficeError for unknown types."""
     kinds = resync_types(only)
+    # Requested ones only (scheduled refreshes carry an idempotency key and take seconds),
+    # and not ones a dead worker left behind.
+    recent = utcnow() - timedelta(seconds=current_app.config.get("JOB_TIMEOUT", 3600))
     waiting = db.session.scalar(
         sa.select(Job.id).where(
             Job.kind == "stripe_resync",
             Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            Job.idempotency_key.is_(None),
+            Job.created_at > recent,
         )
     )
     if waiting is not None or resync_running():

@@ -126,3 +126,28 @@ def test_p13_the_catalog_refresh_is_queued_once_per_interval_and_runs_the_resync
     assert set(jobs[0].result["types"]) == {"products", "prices"}
     assert (jobs[0].progress, jobs[0].requested_by_label) == (100, "scheduler")
     assert db.session.get(StripeProduct, world.product["id"]).name == "Pro (new name)"
+
+
+def test_p22_a_scheduled_refresh_steps_aside_and_a_requested_resync_waits(
+    committed_stripe_app, fake_stripe, monkeypatch
+):
+    from dashboard.jobs import stripe as stripe_jobs
+    from dashboard.services.stripe_resync import LOCK_KEY, stripe_resync_request
+
+    build_world(fake_stripe, invoice=False)
+    monkeypatch.setattr(stripe_jobs, "LOCK_WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(stripe_jobs, "LOCK_ATTEMPTS", 3)
+    scheduled = stripe_catalog_refresh_request(actor=Actor.system("scheduler"))
+    requested = stripe_resync_request(actor=CLI, only=["products"])
+    with db.engine.connect() as holder:  # another resync holds the lock
+        holder.execute(sa.select(sa.func.pg_advisory_lock(LOCK_KEY)))
+        try:
+            run_pending_jobs(committed_stripe_app)
+        finally:
+            holder.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+
+    db.session.expire_all()
+    skipped, failed = db.session.get(Job, scheduled.id), db.session.get(Job, requested.id)
+    assert skipped.status == JobStatus.SUCCEEDED and "already running" in skipped.result["skipped"]
+    assert failed.status == JobStatus.FAILED and "already running" in failed.error
+    assert db.session.get(StripeProduct, next(iter(fake_stripe.store.objects["products"]))) is None
