@@ -26,6 +26,7 @@ from flask import current_app
 
 from dashboard.extensions import db
 from dashboard.models import StripeEventRecord, utcnow
+from dashboard.permissions import Tool
 from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
 from dashboard.services.errors import BackofficeError, NotFound
@@ -33,6 +34,7 @@ from dashboard.services.stripe_gateway import (
     Gateway,
     SignatureError,
     StripeConfigError,
+    require_tool,
     scrub,
     stripe_gateway,
     verify_signature,
@@ -196,7 +198,9 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
 
 def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
     """Apply a stored event again (the admin's "replay"), audited. Handlers re-fetch, so a
-    replay only changes what differs from Stripe now. Raises NotFound, BackofficeError."""
+    replay only changes what differs from Stripe now. Raises PermissionDenied for staff
+    without the replay tool, NotFound, BackofficeError."""
+    require_tool(actor, Tool.REPLAY_WEBHOOKS)
     row = db.session.get(StripeEventRecord, event_id)
     if row is None:
         raise NotFound(ERR_NOT_FOUND.format(event_id=event_id))

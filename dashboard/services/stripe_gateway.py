@@ -30,13 +30,16 @@ import urllib3
 from flask import current_app
 
 from config import LIVE_KEY_PREFIXES, stripe_key_problem
-from dashboard.services.errors import BackofficeError
+from dashboard.permissions import Tool, can
+from dashboard.services.actor import Actor
+from dashboard.services.errors import BackofficeError, PermissionDenied
 
 ERR_NO_KEY = "Stripe is not configured: set STRIPE_SECRET_KEY."
 ERR_UNAVAILABLE = "Stripe did not answer ({detail}); try again later."
 ERR_REQUEST = "Stripe refused the request: {detail}"
 ERR_SIGNATURE = "The Stripe-Signature header does not match the payload."
 ERR_NO_SECRET = "No webhook secret is configured (STRIPE_WEBHOOK_SECRETS)."
+ERR_FORBIDDEN = "Your role may not use this Stripe tool."
 PAGE_SIZE = 100
 MAX_DELAY_SECONDS = 20.0
 RESOURCES = (
@@ -75,6 +78,13 @@ class StripeObjectMissing(StripeRequestFailed):
 
 class SignatureError(BackofficeError):
     """A webhook payload whose signature or timestamp does not verify."""
+
+
+def require_tool(actor: Actor, tool: Tool) -> None:
+    """PermissionDenied unless ``actor`` is the system or staff granted ``tool`` (the doors
+    check first; this keeps a forgotten check from opening a Stripe tool)."""
+    if not actor.is_system and not can(actor.role, tool):
+        raise PermissionDenied(ERR_FORBIDDEN)
 
 
 def scrub(text: str) -> str:

@@ -40,10 +40,17 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
+from dashboard.permissions import Tool
 from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
 from dashboard.services.errors import BackofficeError, Conflict
-from dashboard.services.stripe_gateway import Gateway, now_micros, scrub, stripe_gateway
+from dashboard.services.stripe_gateway import (
+    Gateway,
+    now_micros,
+    require_tool,
+    scrub,
+    stripe_gateway,
+)
 from dashboard.services.stripe_store import SYNC_COMMIT_OFF, TypeReport
 from dashboard.services.stripe_sync import (
     stripe_customers_upsert,
@@ -286,7 +293,9 @@ def stripe_resync_request(
     *, actor: Actor, only: list[str] | None = None, dry_run: bool = False
 ) -> Job:
     """Queue a resync as a ``stripe_resync`` job (the admin's "Resync Stripe"), audited.
-    Raises Conflict when one is queued or running, BackofficeError for unknown types."""
+    Raises PermissionDenied for staff without the resync tool, Conflict when one is queued
+    or running, BackofficeError for unknown types."""
+    require_tool(actor, Tool.RESYNC_STRIPE)
     kinds = resync_types(only)
     # Requested ones only (scheduled refreshes carry an idempotency key and take seconds),
     # and not ones a dead worker left behind.

@@ -25,7 +25,7 @@ from tests.stripe_sync.world import build_world
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/0"
-STAFF = Actor(label="staff:admin@example.com", staff_id="staff-1")
+STAFF = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
 
 
 @pytest.fixture

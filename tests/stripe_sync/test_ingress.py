@@ -175,7 +175,7 @@ def test_p04_every_delivery_is_stored_and_can_be_replayed(stripe_app, fake_strip
 
     # The admin's replay: Stripe has a new name by now; replaying applies what Stripe says.
     fake_stripe.update(product["id"], name="Starter (renamed)")
-    staff = Actor(label="staff:admin@example.com", staff_id="staff-1")
+    staff = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
     receipt = stripe_event_replay(event_id=event["id"], actor=staff)
 
     assert receipt.status_code == 200 and "updated" in receipt.message
@@ -190,7 +190,7 @@ def test_p04_a_failed_replay_is_audited_with_its_reason(stripe_app, fake_stripe,
     product, event = _product_event(fake_stripe)
     assert deliver(client, event).status_code == 200
     fake_stripe.inject("/v1/products", status=400, times=1)
-    staff = Actor(label="staff:admin@example.com", staff_id="staff-1")
+    staff = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
 
     receipt = stripe_event_replay(event_id=event["id"], actor=staff)
 
@@ -225,3 +225,20 @@ def test_the_webhook_is_named_for_the_csrf_and_sign_in_exemptions(stripe_app):
     assert WEBHOOK_ENDPOINTS == ["stripe_webhooks.receive"]
     assert rules["stripe_webhooks.receive"].rule == "/webhooks/stripe"
     assert rules["stripe_webhooks.receive"].methods == {"POST", "OPTIONS"}
+
+
+@pytest.mark.parametrize("role", ["SUPPORT", "EDITOR", None])
+def test_staff_without_the_tools_can_neither_replay_nor_resync(
+    stripe_app, fake_stripe, client, role
+):
+    from dashboard.services.errors import PermissionDenied
+    from dashboard.services.stripe_resync import stripe_resync_request
+
+    _, event = _product_event(fake_stripe)
+    assert deliver(client, event).status_code == 200
+    staff = Actor(label="staff:someone@example.com", staff_id="staff-2", role=role)
+    with pytest.raises(PermissionDenied):
+        stripe_event_replay(event_id=event["id"], actor=staff)
+    with pytest.raises(PermissionDenied):
+        stripe_resync_request(actor=staff)
+    assert db.session.scalars(sa.select(AuditLog)).all() == []

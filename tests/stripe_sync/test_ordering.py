@@ -23,7 +23,7 @@ from dashboard.services.stripe_sync import SUBSCRIPTIONS
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, counts, user_state
 
-ADMIN = Actor(label="staff:admin@example.com", staff_id="staff-1")
+ADMIN = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
 
 
 def _subscription(world_id: str) -> UserSubscription:
