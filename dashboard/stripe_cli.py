@@ -14,6 +14,7 @@ from dashboard.models import utcnow
 from dashboard.services.actor import Actor
 from dashboard.services.errors import BackofficeError
 from dashboard.services.stripe_events import replay_default_since, stripe_events_replay
+from dashboard.services.stripe_gateway import stripe_gateway
 from dashboard.services.stripe_resync import (
     RESYNC_TYPES,
     ResyncProgress,
@@ -59,6 +60,7 @@ def sync_stripe(only: str | None, dry_run: bool) -> None:
     wanted = [part.strip() for part in only.split(",") if part.strip()] if only else None
     try:
         kinds = resync_types(wanted)
+        stripe_gateway()  # a configuration problem is one line, before any progress bar
         with click.progressbar(
             length=100, label="Syncing from Stripe", show_pos=False, item_show_func=lambda s: s
         ) as bar:
