@@ -171,11 +171,20 @@ def stored_rows(spec: TableSpec, keys: Sequence[str]) -> dict[str, dict[str, Any
     """The stored values of the compared attributes, by Stripe id."""
     if not keys:
         return {}
-    model = spec.model
-    columns = [getattr(model, name) for name in (spec.key, *spec.compared)]
-    rows = db.session.execute(sa.select(*columns).where(getattr(model, spec.key).in_(keys)))
     names = (spec.key, *spec.compared)
+    stmt = cached_statement(("stored", spec.model.__name__), lambda: _stored_statement(spec))
+    rows = db.session.execute(stmt, {"keys": list(keys)})
     return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+
+
+def _stored_statement(spec: TableSpec) -> sa.Select:
+    # Core columns, not ORM attributes: no ORM loading machinery on the hot path.
+    table: sa.Table = spec.model.__table__
+    keys = column_keys(spec.model)
+    columns = [table.c[keys[name]] for name in (spec.key, *spec.compared)]
+    return sa.select(*columns).where(
+        table.c[keys[spec.key]].in_(sa.bindparam("keys", expanding=True))
+    )
 
 
 def differs(

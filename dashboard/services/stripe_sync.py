@@ -205,15 +205,16 @@ def customer_users(gateway: Gateway | None, customer_ids: Iterable[str]) -> dict
     wanted = sorted({c for c in customer_ids if c})
     if not wanted:
         return {}
-    query = sa.select(StripeCustomer.stripe_customer_id, StripeCustomer.user_id)
-    found = pairs(query.where(StripeCustomer.stripe_customer_id.in_(wanted)))
+    links = StripeCustomer.__table__
+    query = sa.select(links.c.stripeCustomerId, links.c.userId)
+    found = pairs(query.where(links.c.stripeCustomerId.in_(wanted)))
     missing = [c for c in wanted if c not in found]
     if missing and gateway is not None:
         fetched = [gateway.retrieve("customers", c) for c in missing]
         live = [f.obj for f in fetched if f.obj is not None]
         if live:
             link_customers(live)
-            more = query.where(StripeCustomer.stripe_customer_id.in_(missing))
+            more = query.where(links.c.stripeCustomerId.in_(missing))
             found.update(pairs(more))
     return found
 
@@ -320,11 +321,12 @@ def _grants_due(grants: list[InvoiceGrant]) -> list[InvoiceGrant]:
     due = [g for g in grants if g.paid and g.product_id and g.period_end and g.period_end > now]
     if not due:
         return []
+    ledger = TokenLedgerEntry.__table__
     done = set(
         db.session.scalars(
-            sa.select(TokenLedgerEntry.reference).where(
-                TokenLedgerEntry.kind == LedgerKind.SUBSCRIPTION_GRANT,
-                TokenLedgerEntry.reference.in_([g.invoice_id for g in due]),
+            sa.select(ledger.c.reference).where(
+                ledger.c.kind == LedgerKind.SUBSCRIPTION_GRANT,
+                ledger.c.reference.in_([g.invoice_id for g in due]),
             )
         )
     )
