@@ -89,11 +89,16 @@ def build_fake(customers: int, seed: int = 7) -> FakeStripe:
     return fake
 
 
-def serve_fake(customers: int, ready: mp.Queue) -> None:
+def serve_fake(customers: int, ready: mp.Queue, commands: mp.Queue) -> None:
     fake = build_fake(customers).start()
     ready.put((fake.url, fake.api_key))
     while True:
-        time.sleep(3600)
+        count = commands.get()  # change this many subscriptions "on Stripe", newest first
+        with fake.lock:
+            for sub_id in list(reversed(fake.store.order["subscriptions"]))[:count]:
+                sub = fake.get(sub_id)
+                sub["status"] = "past_due" if sub["status"] == "active" else "active"
+        ready.put(count)
 
 
 def admin_engine(admin_url: str) -> sa.Engine:
@@ -179,6 +184,8 @@ def free_port() -> int:
 
 
 def sample_events(url: str, key: str, count: int) -> list[bytes]:
+    """Half subscription events (the caller changes a third of them on Stripe first, so
+    they write, recompute the user and audit), half invoice events."""
     client = stripe.StripeClient(key, base_addresses={"api": url})
     subs = [
         s.to_dict(for_json=True)
@@ -298,9 +305,10 @@ def main() -> None:
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     ready: mp.Queue = mp.Queue()
+    commands: mp.Queue = mp.Queue()
     print(f"Building the fake Stripe ({args.customers:,} customers)...", flush=True)
     fake = mp.get_context("fork").Process(
-        target=serve_fake, args=(args.customers, ready), daemon=True
+        target=serve_fake, args=(args.customers, ready, commands), daemon=True
     )
     fake.start()
     fake_url, key = ready.get(timeout=600)
@@ -353,6 +361,8 @@ def main() -> None:
                     sa.text("ANALYZE")
                 )
         bodies = sample_events(fake_url, key, args.events)
+        commands.put(args.events // 6)
+        changed = ready.get(timeout=60)
         rate, statuses = webhook_rate(
             db_url, fake_url, key, bodies, args.workers, args.clients, args.threads
         )
@@ -361,7 +371,8 @@ def main() -> None:
             f"(load average {load} on {os.cpu_count()} cores, other users included)\n"
             f"webhooks: {rate:8.0f} events/s with {args.workers} gunicorn workers "
             f"x {args.threads} thread(s), "
-            f"{args.clients} concurrent senders (target >= 200/s); statuses {statuses}"
+            f"{args.clients} concurrent senders (target >= 200/s); {changed} of the events "
+            f"change a subscription; statuses {statuses}"
         )
     finally:
         from dashboard.extensions import db
