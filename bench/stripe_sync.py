@@ -3,15 +3,21 @@
 The fake (tests/fakes/stripe_server.py, in a process of its own) holds 100 products, 300
 prices, 20,000 customers, 20,000 subscriptions and 60,000 invoices with their payments.
 Printed:
-- floor: the time the SDK alone takes to page through the same listings (same params);
-- the first full resync into an empty PostgreSQL database, and a second one right after
-  (targets: <= 1.5x and <= 1.2x the floor);
+- floor: the time the SDK takes merely to page through the same listings (same params,
+  typed objects through ``auto_paging_iter``), and the raw floor: the same paging the way the
+  sync does it (``StripeClient.raw_request``, plain JSON, next page prefetched);
+- the first full resync into an empty PostgreSQL database (only the users exist), and a
+  second one right after (targets: <= 1.5x and <= 1.2x the floor);
 - webhook throughput: signed events/s through POST /webhooks/stripe under gunicorn
-  (target >= 200/s); every event re-fetches its object from the fake.
+  (target >= 200/s). Half are subscription events, a third of which find the subscription
+  changed on Stripe (write, role recompute, audit); half are invoice.paid. Every event
+  re-fetches its object from the fake.
 
-Run from the repository root:
-    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python bench/stripe_sync.py
-It creates the database bo_bench_stripe on that server and drops it afterwards.
+Run from the repository root (2 cores: the figures move with the machine's load, which is
+printed):
+    python bench/stripe_sync.py [--customers N] [--events N] [--workers N] [--threads N]
+It creates the database bo_bench_stripe on the server of BENCH_DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres) and drops it afterwards.
 """
 
 from __future__ import annotations
