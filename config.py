@@ -47,6 +47,35 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+
+def stripe_key_problem(key: str | None, env_name: str) -> str | None:
+    """Why ``key`` must not be used in ``env_name``, or None. Never quotes the key: a live
+    key in development or testing, or a test key in production, is refused."""
+    if not key:
+        return None
+    if key.startswith(LIVE_KEY_PREFIXES):
+        if env_name != "production":
+            return (
+                f"STRIPE_SECRET_KEY is a live-mode key, refused in {env_name}: use a test-mode "
+                "key (sk_test_... or rk_test_...) outside production"
+            )
+        return None
+    if key.startswith(TEST_KEY_PREFIXES):
+        if env_name == "production":
+            return (
+                "STRIPE_SECRET_KEY is a test-mode key, refused in production: use a live-mode "
+                "key (sk_live_... or rk_live_...)"
+            )
+        return None
+    return (
+        "STRIPE_SECRET_KEY is not a Stripe secret or restricted key (it must start with "
+        "sk_live_, rk_live_, sk_test_ or rk_test_)"
+    )
+
+
 class Config:
     """Settings shared by every environment. Each value can be set by the variable of the
     same name; see README.md for the table."""
@@ -103,6 +132,22 @@ class Config:
         self.MEDIA_BACKEND = env_str("MEDIA_BACKEND", "local")
         self.MEDIA_ROOT = env_str("MEDIA_ROOT")
         self.MEDIA_BASE_URL = env_str("MEDIA_BASE_URL", "/media/")
+        self.RQ_QUEUE = env_str("RQ_QUEUE", "backoffice")
+        # Stripe (see README, "Stripe"). Keys are never logged or shown.
+        self.STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+        self.STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # tests point it at a fake
+        self.STRIPE_WEBHOOK_SECRETS = [
+            part.strip()
+            for part in (env_str("STRIPE_WEBHOOK_SECRETS") or "").split(",")
+            if part.strip()
+        ]
+        self.STRIPE_TIMEOUT = env_int("STRIPE_TIMEOUT", 20)
+        self.STRIPE_MAX_RETRIES = env_int("STRIPE_MAX_RETRIES", 4)
+        self.STRIPE_RETRY_BASE_MS = env_int("STRIPE_RETRY_BASE_MS", 500)
+        self.STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
+        self.STRIPE_REFRESH_MAX_AGE = env_int("STRIPE_REFRESH_MAX_AGE", 600)
+        self.STRIPE_REFRESH_TIMEOUT = env_int("STRIPE_REFRESH_TIMEOUT", 3)
+        self.STRIPE_CATALOG_REFRESH_INTERVAL = env_int("STRIPE_CATALOG_REFRESH_INTERVAL", 300)
         self._init_security()
 
     def _init_security(self) -> None:
@@ -155,6 +200,9 @@ class Config:
     def validate(self) -> None:
         """Raise ConfigError for settings this environment must not run with."""
         self._check_security()
+        problem = stripe_key_problem(self.STRIPE_SECRET_KEY, self.ENV_NAME)
+        if problem:
+            raise ConfigError(problem)
         if not self.SECRET_KEY or self.SECRET_KEY == DEV_SECRET_KEY or len(self.SECRET_KEY) < 32:
             raise ConfigError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in "
@@ -176,6 +224,9 @@ class DevelopmentConfig(Config):
 
     def validate(self) -> None:
         self._check_security()
+        problem = stripe_key_problem(self.STRIPE_SECRET_KEY, self.ENV_NAME)
+        if problem:
+            raise ConfigError(problem)
 
 
 class TestingConfig(DevelopmentConfig):

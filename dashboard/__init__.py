@@ -45,6 +45,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         posts_cli,
         security,
         sql_count,
+        stripe_cli,
         support_cli,
     )
     from dashboard.extensions import db, migrate
@@ -85,5 +86,6 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     cli.register(app)
     ops_cli.register_cli(app)
     support_cli.register_cli(app)
+    stripe_cli.init_app(app)
     database.register_error_handlers(app)
     return app

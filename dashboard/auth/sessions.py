@@ -33,7 +33,9 @@ from dashboard.services.actor import Actor
 from dashboard.services.staff_sign_in import staff_session_ended
 
 # Endpoints anyone may call. The Stripe webhook (authenticated by its signature) joins them.
-PUBLIC_ENDPOINTS = frozenset({"auth.sign_in", "static", "admin.static", "health.healthz"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.sign_in", "static", "admin.static", "health.healthz", "stripe_webhooks.receive"}
+)
 # Steps of a sign-in in progress (and, once signed in, the same pages for one's own account).
 SIGN_IN_STEP_ENDPOINTS = frozenset(
     {"auth.second_factor", "auth.change_password", "auth.enroll_totp"}

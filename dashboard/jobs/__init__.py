@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 from dashboard.extensions import db
 from dashboard.models import Job, JobStatus, utcnow
@@ -100,7 +100,7 @@ def dispatch(app: Flask, job_id: str) -> None:
     if runner == "rq":
         from rq import Queue
 
-        Queue(connection=redis_connection(app)).enqueue(
+        Queue(app.config.get("RQ_QUEUE", "backoffice"), connection=redis_connection(app)).enqueue(
             "dashboard.jobs.run_job", job_id, job_timeout=app.config.get("JOB_TIMEOUT", 3600)
         )
     elif runner == "inline":
@@ -141,8 +141,13 @@ _worker_app: Flask | None = None
 
 
 def run_job(job_id: str) -> None:
-    """RQ's entry point: one app per worker process, one app context per job."""
+    """RQ's entry point: one app per worker process, one app context per job. Under
+    ``flask worker`` the jobs run inside that command's app."""
     global _worker_app
+    if has_app_context():
+        execute_job(job_id)
+        db.session.remove()
+        return
     if _worker_app is None:
         from dashboard import create_app
 

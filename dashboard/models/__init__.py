@@ -13,6 +13,12 @@ from dashboard.models.jobs import Job, JobStatus
 from dashboard.models.moderation import UserModeration
 from dashboard.models.posts import BlogPost
 from dashboard.models.staff import STAFF_ROLE_RANK, StaffAccount, StaffRole
+from dashboard.models.stripe_sync import (
+    StripeEventRecord,
+    StripeSyncMark,
+    StripeUnlinkedCustomer,
+    StripeUserRefresh,
+)
 from dashboard.models.tokens import LedgerKind, TokenLedgerEntry
 from dashboard.models.users import (
     Account,
@@ -55,8 +61,12 @@ __all__ = [
     "PaymentHistory",
     "Session",
     "StripeCustomer",
+    "StripeEventRecord",
     "StripePrice",
     "StripeProduct",
+    "StripeSyncMark",
+    "StripeUnlinkedCustomer",
+    "StripeUserRefresh",
     "User",
     "UserRole",
     "UserModeration",

@@ -11,13 +11,15 @@ ADMIN and BANNED users are set by people and are never changed by this rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from dashboard.extensions import db
-from dashboard.models import MembershipStatus, User, UserRole, UserSubscription
+from dashboard.models import MembershipStatus, User, UserRole, UserSubscription, utcnow
 from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record, changes_between
 
@@ -54,6 +56,11 @@ def membership_state_for(user_id: str) -> MembershipState:
         .where(UserSubscription.user_id == user_id)
         .order_by(UserSubscription.current_period_end.desc())
     ).all()
+    return _state_from(rows)
+
+
+def _state_from(rows: Sequence[Any]) -> MembershipState:
+    """The state implied by (status, stripe_product_id) rows, newest period first."""
     role, status = derive_user_state(row.status for row in rows)
     product = None
     for wanted in (LIVE_STATUSES, GRACE_STATUSES):
@@ -95,3 +102,75 @@ def membership_recompute(*, user_id: str, actor: Actor) -> dict[str, dict[str, o
         )
         db.session.flush()
     return changes
+
+
+def membership_recompute_many(*, user_ids: Iterable[str], actor: Actor) -> int:
+    """``membership_recompute`` for many users in a constant number of statements (the
+    Stripe resync's pages): the same rule, the same audit rows, users locked in id order.
+    Returns how many users changed."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return 0
+    users = db.session.execute(
+        sa.select(User.id, User.role, User.membership_status, User.stripe_product_id)
+        .where(User.id.in_(ids))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    subscriptions: dict[str, list[Any]] = defaultdict(list)
+    for row in db.session.execute(
+        sa.select(
+            UserSubscription.user_id, UserSubscription.status, UserSubscription.stripe_product_id
+        )
+        .where(UserSubscription.user_id.in_(ids))
+        .order_by(UserSubscription.current_period_end.desc())
+    ):
+        subscriptions[row.user_id].append(row)
+    updates = []
+    for user in users:
+        if user.role in PROTECTED_ROLES:
+            continue
+        state = _state_from(subscriptions[user.id])
+        before = {
+            "role": user.role,
+            "membershipStatus": user.membership_status,
+            "stripeProductId": user.stripe_product_id,
+        }
+        after = {
+            "role": state.role,
+            "membershipStatus": state.membership_status,
+            "stripeProductId": state.stripe_product_id,
+        }
+        changes = changes_between(before, after)
+        if not changes:
+            continue
+        updates.append(
+            {
+                "uid": user.id,
+                "role": state.role,
+                "status": state.membership_status,
+                "product": state.stripe_product_id,
+            }
+        )
+        audit_record(
+            actor=actor,
+            action="user.membership_recompute",
+            target_model="User",
+            target_id=user.id,
+            changes=changes,
+        )
+    if updates:
+        table = User.__table__
+        db.session.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("uid"))
+            .values(
+                role=sa.bindparam("role"),
+                membershipStatus=sa.bindparam("status"),
+                stripeProductId=sa.bindparam("product"),
+                updatedAt=utcnow(),
+            ),
+            updates,
+        )
+        db.session.flush()
+    return len(updates)

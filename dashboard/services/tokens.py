@@ -236,6 +236,175 @@ def tokens_apply(
     return TokenChange(entry, before, after, applied=True)
 
 
+@dataclass(frozen=True)
+class LedgerRequest:
+    """One change for ``tokens_apply_many``."""
+
+    user_id: str
+    delta: int
+    kind: LedgerKind
+    reason: str | None
+    reference: str | None = None
+    expires_at: datetime | None = None  # also sets User.tokensExpiresAt when given
+
+
+def tokens_apply_many(*, requests: list[LedgerRequest], actor: Actor) -> int:
+    """``tokens_apply`` for many changes in a constant number of statements (the Stripe
+    resync's token grants), in the caller's transaction: the same rules (at most once per
+    (kind, reference); an opening balance booked first; one ledger row and one audit row per
+    change; no balance below zero, else InsufficientTokens and nothing is written). Users are
+    locked in id order. Returns how many changes were applied."""
+    todo: dict[tuple[LedgerKind, str | None], LedgerRequest] = {}
+    for number, request in enumerate(requests):
+        todo.setdefault((request.kind, request.reference or f"#{number}"), request)
+    ids = sorted({r.user_id for r in todo.values()})
+    if not ids:
+        return 0
+    locked = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(User.id, User.email, User.tokens, User.tokens_expires_at)
+            .where(User.id.in_(ids))
+            .order_by(User.id)
+            .with_for_update()
+        )
+    }
+    missing = [user_id for user_id in ids if user_id not in locked]
+    if missing:
+        raise NotFound(ERR_USER.format(user_id=missing[0]))
+    # Checked under the user locks: a concurrent twin may have committed meanwhile.
+    references = [r.reference for r in todo.values() if r.reference]
+    done = {
+        (row.kind, row.reference)
+        for row in db.session.execute(
+            sa.select(TokenLedgerEntry.kind, TokenLedgerEntry.reference).where(
+                TokenLedgerEntry.reference.in_(references)
+            )
+        )
+    }
+    # Per user, in the order given (the last expiry given wins).
+    pending = sorted(
+        (r for r in todo.values() if (r.kind, r.reference) not in done), key=lambda r: r.user_id
+    )
+    if not pending:
+        return 0
+    # What the ledger does not explain of a balance is booked first, as tokens_apply does:
+    # an opening balance for users without rows, a correction where the balance drifted.
+    recorded = dict(
+        db.session.execute(
+            sa.select(TokenLedgerEntry.user_id, TokenLedgerEntry.balance_after).where(
+                TokenLedgerEntry.id.in_(
+                    sa.select(sa.func.max(TokenLedgerEntry.id))
+                    .where(TokenLedgerEntry.user_id.in_(ids))
+                    .group_by(TokenLedgerEntry.user_id)
+                )
+            )
+        ).all()
+    )
+    balances = {user_id: row.tokens for user_id, row in locked.items()}
+    expiry = {user_id: row.tokens_expires_at for user_id, row in locked.items()}
+    ledger: list[dict[str, object]] = []
+    for user_id in sorted({r.user_id for r in pending}):
+        last = recorded.get(user_id)
+        if balances[user_id] != (last or 0):
+            opening = last is None
+            ledger.append(
+                _ledger_row(
+                    user_id,
+                    balances[user_id] - (last or 0),
+                    balances[user_id],
+                    LedgerKind.OPENING_BALANCE if opening else LedgerKind.CORRECTION,
+                    REASON_OPENING if opening else REASON_CORRECTION,
+                    None,
+                    None,
+                    actor,
+                )
+            )
+    for request in pending:
+        before = balances[request.user_id]
+        after = before + request.delta
+        email = locked[request.user_id].email
+        if after < 0:
+            raise InsufficientTokens(
+                ERR_INSUFFICIENT.format(amount=-request.delta, email=email, balance=before)
+            )
+        if after > MAX_BALANCE:
+            raise BackofficeError(
+                ERR_BALANCE_LIMIT.format(amount=request.delta, email=email, limit=MAX_BALANCE)
+            )
+        balances[request.user_id] = after
+        changes: dict[str, object] = {"tokens": {"before": before, "after": after}}
+        if request.expires_at is not None:
+            changes["tokensExpiresAt"] = {
+                "before": expiry[request.user_id].isoformat() if expiry[request.user_id] else None,
+                "after": request.expires_at.isoformat(),
+            }
+            expiry[request.user_id] = request.expires_at
+        ledger.append(
+            _ledger_row(
+                request.user_id,
+                request.delta,
+                after,
+                request.kind,
+                request.reason,
+                request.reference,
+                request.expires_at,
+                actor,
+            )
+        )
+        details = {"delta": request.delta, "reference": request.reference}
+        audit_record(
+            actor=actor,
+            action=f"tokens.{request.kind.value.lower()}",
+            target_model="User",
+            target_id=request.user_id,
+            changes=changes,
+            reason=request.reason,
+            details=details if request.reference else {"delta": request.delta},
+        )
+    deltas: dict[str, int] = {}
+    for request in pending:
+        deltas[request.user_id] = deltas.get(request.user_id, 0) + request.delta
+    table = User.__table__
+    db.session.execute(
+        table.update()
+        .where(table.c.id == sa.bindparam("uid"), table.c.tokens + sa.bindparam("delta") >= 0)
+        .values(
+            tokens=table.c.tokens + sa.bindparam("delta"),
+            tokensExpiresAt=sa.bindparam("expires"),
+            updatedAt=utcnow(),
+        ),
+        [{"uid": u, "delta": d, "expires": expiry[u]} for u, d in sorted(deltas.items())],
+    )
+    db.session.execute(sa.insert(TokenLedgerEntry.__table__), ledger)
+    db.session.flush()
+    return len(pending)
+
+
+def _ledger_row(
+    user_id: str,
+    delta: int,
+    after: int,
+    kind: LedgerKind,
+    reason: str | None,
+    reference: str | None,
+    expires_at: datetime | None,
+    actor: Actor,
+) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "delta": delta,
+        "balance_after": after,
+        "kind": kind.value,
+        "reason": reason,
+        "reference": reference,
+        "expires_at": expires_at,
+        "actor_label": actor.label,
+        "actor_staff_id": actor.staff_id,
+        "created_at": utcnow(),
+    }
+
+
 def validate_amount(amount: int, reason: str | None) -> str:
     """The stripped reason; raises BackofficeError for a bad amount or a missing reason."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:

@@ -11,7 +11,9 @@ from werkzeug.routing import Rule
 
 # Endpoints anyone may call. The Stripe webhook (/webhooks/stripe, authenticated by its
 # signature) joins this list when it is added.
-PUBLIC_ENDPOINTS = frozenset({"auth.sign_in", "static", "admin.static", "health.healthz"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.sign_in", "static", "admin.static", "health.healthz", "stripe_webhooks.receive"}
+)
 # Values for URL arguments; a new argument name fails the walk until it is given one here.
 URL_ARGUMENTS = {
     "export_type": "csv",

@@ -35,4 +35,3 @@ def test_no_link_to_a_view_that_is_not_registered(app):
     user = make_user()
     with app.test_request_context():
         assert user_list_url("payments", user_id=user.id, email=user.email) is None
-

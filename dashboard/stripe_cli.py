@@ -1,0 +1,119 @@
+"""Stripe sync commands (``flask sync-stripe``, ``flask stripe ...``) and the wiring of the
+sync into the app: the webhook blueprint, the job kinds, ``flask worker`` and the scrubbing
+of keys from the SDK's log lines (``init_app``, one line in create_app)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+
+from dashboard.models import utcnow
+from dashboard.services.actor import Actor
+from dashboard.services.errors import BackofficeError
+from dashboard.services.stripe_events import replay_default_since, stripe_events_replay
+from dashboard.services.stripe_gateway import stripe_gateway
+from dashboard.services.stripe_resync import (
+    RESYNC_TYPES,
+    ResyncProgress,
+    ResyncReport,
+    resync_types,
+    stripe_resync,
+)
+
+CLI_ACTOR = Actor.system("cli")
+COLUMNS = ("created", "updated", "unchanged", "deactivated", "skipped", "failed")
+EVENTS_RETENTION = timedelta(days=30)
+
+stripe_group = AppGroup("stripe", help="Stripe sync tools.")
+
+
+def _print_report(report: ResyncReport) -> None:
+    click.echo(f"{'type':<14}" + "".join(f"{c:>12}" for c in COLUMNS))
+    for name, part in report.types.items():
+        click.echo(f"{name:<14}" + "".join(f"{getattr(part, c):>12,}" for c in COLUMNS))
+    for name, part in report.types.items():
+        if part.granted:
+            click.echo(f"{name}: {part.granted:,} token allowance(s) granted")
+        for item in part.skips:
+            click.echo(f"skipped {name} {item['id']}: {item['reason']}")
+        for item in part.failures:
+            click.echo(f"FAILED {name} {item['id']}: {item['reason']}", err=True)
+    verb = "Would have synced (dry run, nothing written)" if report.dry_run else "Synced"
+    click.echo(f"{verb} in {report.seconds:.1f}s.")
+
+
+@click.command("sync-stripe")
+@click.option(
+    "--only",
+    default=None,
+    metavar="TYPES",
+    help="Comma-separated subset of: " + ",".join(RESYNC_TYPES) + ".",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@with_appcontext
+def sync_stripe(only: str | None, dry_run: bool) -> None:
+    """Bring the local copy of Stripe (products, prices, customers, subscriptions,
+    payments) in line with Stripe. Exits non-zero if any object failed."""
+    wanted = [part.strip() for part in only.split(",") if part.strip()] if only else None
+    try:
+        kinds = resync_types(wanted)
+        stripe_gateway()  # a configuration problem is one line, before any progress bar
+        with click.progressbar(
+            length=100, label="Syncing from Stripe", show_pos=False, item_show_func=lambda s: s
+        ) as bar:
+
+            def progress(step: ResyncProgress) -> None:
+                bar.update(max(0, step.percent - bar.pos), f"{step.phase}: {step.seen:,}")
+
+            report = stripe_resync(actor=CLI_ACTOR, only=kinds, dry_run=dry_run, progress=progress)
+    except BackofficeError as exc:
+        raise click.ClickException(exc.message) from None
+    _print_report(report)
+    if report.failed:
+        raise click.ClickException(f"{report.failed:,} object(s) failed; see above.")
+
+
+@stripe_group.command("replay-events")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+    default=None,
+    help="UTC date (and time) to replay from; default: an hour before the newest processed event.",
+)
+def replay_events(since: datetime | None) -> None:
+    """Pull Stripe's /v1/events and apply, oldest first, those not processed yet (after
+    downtime, or a webhook endpoint that was misconfigured)."""
+    since = since or replay_default_since()
+    if since is None:
+        raise click.ClickException("no event was ever processed here; give --since DATE")
+    if since < utcnow() - EVENTS_RETENTION:
+        click.echo("Note: Stripe keeps events for 30 days; older ones cannot be replayed.")
+    try:
+        report = stripe_events_replay(since=since, actor=CLI_ACTOR)
+    except BackofficeError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(
+        f"{report.seen:,} event(s) since {since:%Y-%m-%d %H:%M} UTC: {report.applied:,} applied, "
+        f"{report.already_processed:,} already processed, {report.failed:,} failed."
+    )
+    for item in report.failures:
+        click.echo(f"FAILED {item['id']}: {item['reason']}", err=True)
+    if report.failed:
+        raise click.ClickException(f"{report.failed:,} event(s) failed.")
+
+
+def init_app(app: Flask) -> None:
+    """Wire the Stripe sync into the app."""
+    import dashboard.jobs.stripe  # noqa: F401 - registers the stripe_* job kinds
+    from dashboard.jobs import worker
+    from dashboard.services.stripe_gateway import install_log_scrubber
+    from dashboard.webhooks import stripe as stripe_webhooks
+
+    install_log_scrubber()
+    stripe_webhooks.init_app(app)
+    app.cli.add_command(sync_stripe)
+    app.cli.add_command(stripe_group)
+    worker.register_cli(app)
