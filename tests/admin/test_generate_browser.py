@@ -1,8 +1,8 @@
 """A real browser (headless Chromium through Playwright) generates a post: an editor signs
 in, opens the Generate page for a customer with tokens, pastes text, sees the cost (live,
-then from the server), generates, waits on the job page until it says saved, and follows
-the link to the draft; the job runs in a thread of the live server against the fake OpenAI
-API, and the page's scripts cause no CSP violation."""
+then from the server), generates, waits on the job page until it says saved, follows the
+link to the draft, previews and publishes it; the job runs in a thread of the live server
+against the fake OpenAI API, and the page's scripts cause no CSP violation."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def writing_gate(openai_server):  # noqa: ANN201
     release.set()
 
 
-def test_an_editor_generates_a_post_and_opens_the_draft(
+def test_an_editor_generates_previews_and_publishes_a_post(
     browser, committed_app, live_server, openai_server, threaded_jobs, writing_gate
 ):
     staff = make_staff("EDITOR")
@@ -143,12 +143,17 @@ def test_an_editor_generates_a_post_and_opens_the_draft(
     assert page.text_content("#preview-heading") == post.title
     assert page.evaluate("document.getElementById('preview-image').naturalWidth") == 1
 
-    link = page.query_selector("#job-post-link")
-    if link is not None:  # the posts view is registered: its details page
-        link.click()
-        page.wait_for_url(re.compile(r".*/details/\?id=" + re.escape(post.id)))
-        assert post.title in page.content()
-    else:
-        assert post.id in page.text_content("#job-saved")
+    # The draft waits for review: open it, preview it, publish it.
+    page.click("#job-post-link")
+    page.wait_for_url(re.compile(r".*/details/\?id=" + re.escape(post.id)))
+    assert post.title in page.content()
+    page.click("#post-preview")
+    page.wait_for_selector("#preview-body h2")
+    assert page.locator("#preview-body script").count() == 0
+    page.click("#post-publish")
+    page.wait_for_selector("text=is published at /")
+    db.session.expire_all()
+    published = db.session.get(BlogPost, post.id)
+    assert published.is_published and published.slug and published.published_at is not None
 
     assert problems == []
