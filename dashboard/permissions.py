@@ -64,9 +64,30 @@ READ = frozenset({Op.VIEW})
 APPEND_ONLY_MODELS = frozenset({"AuditLog", "TokenLedgerEntry"})
 APPEND_ONLY_OPS = frozenset({Op.VIEW, Op.EXPORT})
 
+# What ADMIN may do to a model when not everything: Stripe is the source of truth for its
+# mirror tables, NextAuth owns its sign-in rows, and the seed application creates users.
+READ_AND_EXPORT = frozenset({Op.VIEW, Op.EXPORT})
+ADMIN_LIMITS: dict[str, frozenset[Op]] = {
+    "User": frozenset({Op.VIEW, Op.EDIT, Op.EXPORT}),
+    "StaffAccount": frozenset({Op.VIEW, Op.CREATE, Op.EDIT}),
+    "Account": READ_AND_EXPORT,
+    "Session": READ_AND_EXPORT,
+    "VerificationToken": READ_AND_EXPORT,
+    "StripeProduct": READ_AND_EXPORT,
+    "StripePrice": READ_AND_EXPORT,
+    "StripeCustomer": READ_AND_EXPORT,
+    "UserSubscription": READ_AND_EXPORT,
+    "PaymentHistory": READ_AND_EXPORT,
+    "Job": READ_AND_EXPORT,
+    "StripeEvent": READ_AND_EXPORT,
+}
+
 MODEL_GRANTS: dict[StaffRole, dict[str, frozenset[Op]]] = {
     StaffRole.ADMIN: {
-        model: (APPEND_ONLY_OPS if model in APPEND_ONLY_MODELS else ALL_OPS) for model in MODELS
+        model: (
+            APPEND_ONLY_OPS if model in APPEND_ONLY_MODELS else ADMIN_LIMITS.get(model, ALL_OPS)
+        )
+        for model in MODELS
     },
     StaffRole.SUPPORT: {
         "User": frozenset({Op.VIEW, Op.EDIT}),

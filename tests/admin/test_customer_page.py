@@ -86,7 +86,7 @@ def customer(app):
     db.session.commit()
     tokens_grant(
         user_id=user.id,
-        amount=40,
+        amount=4040,
         reason="Welcome bonus",
         actor=SYSTEM,
         expires_at=datetime(2099, 1, 1),
@@ -107,7 +107,7 @@ def test_support_sees_every_section(app, customer):
         "membership_status": "ACTIVE",
         "plan": f"Pro Plan ({customer.stripe_product_id})",
         "stripe_customer_id": "cus_carol42",
-        "tokens": "37",
+        "tokens": "4037",
         "tokens_expires_at": "2099-01-01 00:00 UTC",
     }
     for key, value in profile.items():
@@ -124,7 +124,7 @@ def test_support_sees_every_section(app, customer):
     # The ledger: newest first, kind, signed change, balance after, reason, actor.
     ledger = section(page, "ledger")
     assert ledger.index("DEDUCT") < ledger.index("GRANT")
-    for text in ("-3", "+40", "37", "Welcome bonus", "Refunded twice by mistake", "cli"):
+    for text in ("-3", "+4040", "4037", "Welcome bonus", "Refunded twice by mistake", "cli"):
         assert text in ledger, text
     # Accounts by provider only; only sessions that have not expired.
     assert "google" in section(page, "accounts") and "github" in section(page, "accounts")
@@ -170,7 +170,7 @@ def test_editor_sees_only_id_email_and_name(app, customer):
     page = text_of(response)
     shown = re.findall(r'<tr id="bo-field-(\w+)">', page)
     assert shown == ["id", "email", "name"]
-    for hidden in ("37", "cus_carol42", "pi_c1", "Pro Plan", "Welcome bonus", "google"):
+    for hidden in ("4037", "cus_carol42", "pi_c1", "Pro Plan", "Welcome bonus", "google"):
         assert hidden not in page, hidden
     for name in ("subscriptions", "payments", "ledger", "accounts", "sessions", "history"):
         assert f'id="bo-{name}"' not in page, name
