@@ -14,10 +14,10 @@ from tests.conftest import csrf_token
 from tests.factories import (
     make_account,
     make_customer,
+    make_job,
     make_payment,
     make_post,
     make_price,
-    make_job,
     make_session,
     make_staff,
     make_stripe_event,
