@@ -177,3 +177,39 @@ def staff_actor(staff: StaffAccount) -> Actor:
         role=staff.role.value,
         ip="127.0.0.1",
     )
+
+
+def make_job(**overrides: Any) -> Any:
+    from dashboard.models import Job, JobStatus
+
+    values: dict[str, Any] = {
+        "kind": "stripe_resync",
+        "status": JobStatus.SUCCEEDED,
+        "params": {"only": ["products"], "dry_run": False},
+        "requested_by_label": "cli",
+    }
+    values.update(overrides)
+    return _add(Job(**values))
+
+
+def make_stripe_event(**overrides: Any) -> Any:
+    from dashboard.models import StripeEventRecord
+
+    number = next(_sequence)
+    event_id = overrides.pop("id", f"evt_test_{number:06d}")
+    event_type = overrides.pop("type", "customer.subscription.updated")
+    values: dict[str, Any] = {
+        "id": event_id,
+        "type": event_type,
+        "created": utcnow(),
+        "livemode": False,
+        "payload": {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "data": {"object": {"id": f"sub_test_{number}", "object": "subscription"}},
+        },
+        "received_at": utcnow(),
+    }
+    values.update(overrides)
+    return _add(StripeEventRecord(**values))

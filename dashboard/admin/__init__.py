@@ -28,23 +28,28 @@ def _views() -> list[BaseView]:
     from dashboard.admin.views.customer import CustomerView
     from dashboard.admin.views.customers import CustomerView as StripeCustomerView
     from dashboard.admin.views.generate import GenerateView
+    from dashboard.admin.views.jobs import JobView
     from dashboard.admin.views.payments import PaymentView
     from dashboard.admin.views.prices import PriceView
     from dashboard.admin.views.products import ProductView
+    from dashboard.admin.views.resync import ResyncView
     from dashboard.admin.views.roles import RolesView
     from dashboard.admin.views.sessions import SessionView
     from dashboard.admin.views.staff import StaffView
     from dashboard.admin.views.subscriptions import SubscriptionView
     from dashboard.admin.views.users import UserView
     from dashboard.admin.views.verification_tokens import VerificationTokenView
+    from dashboard.admin.views.webhook_events import WebhookEventView
     from dashboard.models import (
         Account,
         AuditLog,
         BlogPost,
+        Job,
         PaymentHistory,
         Session,
         StaffAccount,
         StripeCustomer,
+        StripeEventRecord,
         StripePrice,
         StripeProduct,
         User,
@@ -78,6 +83,11 @@ def _views() -> list[BaseView]:
         AuditLogView(AuditLog, name="Audit log", endpoint="audit", category="Backoffice"),
         RolesView(name="What each role can do", endpoint="roles", category="Backoffice"),
         GenerateView(name="Generate post", endpoint="generate"),
+        ResyncView(name="Resync Stripe", endpoint="resync", category=billing),
+        WebhookEventView(
+            StripeEventRecord, name="Webhook events", endpoint="webhook_events", category=billing
+        ),
+        JobView(Job, name="Jobs", endpoint="jobs", category="Backoffice"),
     ]
 
 

@@ -292,6 +292,11 @@ def verify_signature(
     raise SignatureError(last)
 
 
+def stripe_configured() -> bool:
+    """Whether a key is configured: pages say "not configured" instead of calling Stripe."""
+    return bool(current_app.config.get("STRIPE_SECRET_KEY"))
+
+
 def stripe_gateway(*, timeout: float | None = None, retries: int | None = None) -> Gateway:
     """A gateway configured from the app, or StripeConfigError saying what is missing.
     ``timeout``/``retries`` override the configured ones (short for on-access refresh)."""

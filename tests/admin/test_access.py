@@ -14,11 +14,13 @@ from tests.conftest import csrf_token
 from tests.factories import (
     make_account,
     make_customer,
+    make_job,
     make_payment,
     make_post,
     make_price,
     make_session,
     make_staff,
+    make_stripe_event,
     make_subscription,
     make_user,
 )
@@ -100,6 +102,22 @@ EXPECTED = {
     ("POST", "sessions.delete_view"): NOBODY,
     ("GET", "verification_tokens.index_view"): ADMIN_ONLY,
     ("GET", "verification_tokens.details_view"): NOBODY,
+    # Issue 6: Stripe pages and jobs.
+    ("GET", "resync.index"): ADMIN_ONLY,
+    ("POST", "resync.index"): ADMIN_ONLY,
+    ("GET", "resync.job"): ADMIN_ONLY,
+    ("GET", "resync.job_status"): ADMIN_ONLY,
+    ("GET", "webhook_events.index_view"): ADMIN_ONLY,
+    ("GET", "webhook_events.details_view"): ADMIN_ONLY,
+    ("POST", "webhook_events.replay"): ADMIN_ONLY,
+    ("POST", "webhook_events.action_view"): ADMIN_ONLY,
+    ("GET", "webhook_events.edit_view"): NOBODY,
+    ("POST", "webhook_events.delete_view"): NOBODY,
+    ("GET", "jobs.index_view"): EDITORS,
+    ("GET", "jobs.details_view"): EDITORS,
+    ("GET", "jobs.edit_view"): NOBODY,
+    ("POST", "jobs.delete_view"): NOBODY,
+    ("POST", "customer.stripe_sync"): SUPPORTERS,
 }
 
 
@@ -116,6 +134,8 @@ def records(app):
     make_account(user)
     make_session(user)
     make_post(user)
+    make_job(kind="post_generation")  # the first row an EDITOR may see too
+    make_stripe_event()
     db.session.add(
         VerificationToken(identifier="x@example.com", token="vt-secret", expires=utcnow())
     )

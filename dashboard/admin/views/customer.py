@@ -40,6 +40,8 @@ from dashboard.services.customer import (
     customer_sections,
 )
 from dashboard.services.errors import BackofficeError, NotFound
+from dashboard.services.stripe_gateway import stripe_configured
+from dashboard.services.stripe_refresh import Freshness, stripe_refresh_user
 
 MAX_REASON = 1000
 ERR_FORM = "The form was incomplete or malformed; nothing was changed."
@@ -47,6 +49,7 @@ ERR_DATE = "{label}: enter a date as YYYY-MM-DD; nothing was changed."
 ERR_REASON_LONG = f"The reason is too long (at most {MAX_REASON} characters)."
 ERR_EXPIRY_ON_DEDUCT = "A new expiry date can only be set when granting tokens."
 ERR_NOT_FOUND = "No customer with id {user_id}."
+MSG_STRIPE_OFF = "Stripe sync is not configured (no STRIPE_SECRET_KEY): showing stored data."
 MSG_NO_MATCH = "No customer with the email, id or Stripe customer id “{query}”."
 MSG_SEVERAL = "Several customers match “{query}”; pick one."
 MSG_GRANTED = "Granted {amount} tokens: balance {before} → {after}{expiry}."
@@ -142,6 +145,8 @@ class CustomerView(SecureView):
             flash(ERR_NOT_FOUND.format(user_id=_shown_id(user_id)), "warning")
             return self.render("admin/customer/find.html", query="", matches=[]), 404
         role = current_role()
+        # Refreshed before the sections are read, so they show what Stripe just said.
+        freshness = self._freshness(user_id) if self.allowed("stripe_sync") else None
         sections = customer_sections(
             user_id=user_id,
             sections=[name for name, model in SECTION_MODELS.items() if can(role, model, Op.VIEW)],
@@ -161,12 +166,25 @@ class CustomerView(SecureView):
             price=price,
             when=when,
             may={
-                name: self.allowed(name) for name in ("ban", "unban", "sign_out", "adjust_tokens")
+                name: self.allowed(name)
+                for name in ("ban", "unban", "sign_out", "adjust_tokens", "stripe_sync")
             },
+            stripe_on=stripe_configured(),
+            freshness=freshness,
+            stripe_off=MSG_STRIPE_OFF,
             ban_form=BanForm(formdata=None),
             reason_form=ReasonForm(formdata=None),
             tokens_form=TokensForm(formdata=None, once=new_nonce()),
+            sync_form=FlaskForm(formdata=None),
         )
+
+    @staticmethod
+    def _freshness(user_id: str, max_age: int | None = None) -> Freshness | None:
+        """The on-access refresh (rate-limited by the service); None, and no call, when no
+        Stripe key is configured."""
+        if not stripe_configured():
+            return None
+        return stripe_refresh_user(user_id=user_id, max_age=max_age)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -238,6 +256,23 @@ class CustomerView(SecureView):
                 )
             ),
         )
+
+    @expose("/<user_id>/stripe-sync", methods=("POST",))
+    @requires(Op.VIEW, model="UserSubscription")
+    def stripe_sync(self, user_id: str) -> ResponseReturnValue:
+        """ "Sync from Stripe": the refresh, forced (max_age=0)."""
+
+        def sync(form: FlaskForm) -> tuple[str, str]:
+            if customer_profile(user_id=user_id) is None:
+                raise NotFound(ERR_NOT_FOUND.format(user_id=_shown_id(user_id)))
+            freshness = self._freshness(user_id, max_age=0)
+            if freshness is None:
+                return MSG_STRIPE_OFF, "warning"
+            if freshness.stale:
+                return freshness.message, "warning"
+            return freshness.message, "success" if freshness.refreshed else "info"
+
+        return self._act(user_id, FlaskForm(), sync)
 
     @expose("/<user_id>/tokens", methods=("POST",))
     @requires(Op.VIEW, tool=Tool.ADJUST_TOKENS)

@@ -1,0 +1,111 @@
+"""What the Resync Stripe page shows: resync jobs as rows of a report. Read-only; queuing a
+resync is ``stripe_resync.stripe_resync_request`` and running it ``jobs.stripe``.
+
+A resync job's ``result`` is ``ResyncReport.to_dict()`` (per type: created / updated /
+unchanged / deactivated / failed and the failures with their reasons; ``ok`` false when
+anything failed), or ``{"skipped": reason}`` for a scheduled refresh that stepped aside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from dashboard.extensions import db
+from dashboard.models import Job, JobStatus
+from dashboard.services.errors import NotFound
+from dashboard.services.stripe_resync import RESYNC_TYPES
+
+JOB_KIND = "stripe_resync"
+ERR_NOT_FOUND = "No Stripe resync job with this id."
+RECENT_LIMIT = 20
+MAX_ID_LENGTH = 200
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+COUNTS = ("created", "updated", "unchanged", "deactivated", "failed")
+
+
+@dataclass(frozen=True)
+class ResyncJobState:
+    """One resync job as its page and its status endpoint show it."""
+
+    job: Job
+    types: list[str]
+    dry_run: bool
+    scheduled: bool
+    report: dict[str, dict[str, Any]]  # per type, in sync order
+    failures: list[dict[str, str]]  # {"type", "id", "reason"}
+    skipped: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.job.status in FINISHED
+
+    @property
+    def ok(self) -> bool | None:
+        """None while running; False when the job failed or any object failed."""
+        if not self.finished:
+            return None
+        result = self.job.result or {}
+        return self.job.status is JobStatus.SUCCEEDED and result.get("ok", True) is not False
+
+
+def _state(job: Job) -> ResyncJobState:
+    params = job.params or {}
+    result = job.result or {}
+    by_type = result.get("types") or {}
+    report, failures = {}, []
+    for name in RESYNC_TYPES:
+        if name in by_type:
+            counts = by_type[name]
+            report[name] = {count: int(counts.get(count, 0)) for count in COUNTS}
+            failures += [
+                {"type": name, "id": str(f.get("id", "?")), "reason": str(f.get("reason", ""))}
+                for f in counts.get("failures") or ()
+            ]
+    return ResyncJobState(
+        job=job,
+        types=list(params.get("only") or RESYNC_TYPES),
+        dry_run=bool(params.get("dry_run")),
+        scheduled=bool(params.get("scheduled")),
+        report=report,
+        failures=failures,
+        skipped=result.get("skipped"),
+    )
+
+
+def stripe_resync_job_state(job_id: str) -> ResyncJobState:
+    """The resync job ``job_id`` (read afresh); NotFound if there is none of that kind."""
+    job = None
+    if len(job_id) <= MAX_ID_LENGTH and "\x00" not in job_id:
+        job = db.session.get(Job, job_id, populate_existing=True)
+    if job is None or job.kind != JOB_KIND:
+        raise NotFound(ERR_NOT_FOUND)
+    return _state(job)
+
+
+def stripe_resync_jobs_recent(limit: int = RECENT_LIMIT) -> list[ResyncJobState]:
+    """The latest resync jobs, newest first (scheduled catalog refreshes included)."""
+    jobs = db.session.scalars(
+        sa.select(Job)
+        .where(Job.kind == JOB_KIND)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(limit)
+    ).all()
+    return [_state(job) for job in jobs]
+
+
+def stripe_resync_job_active() -> Job | None:
+    """The requested resync that is queued or running now, if any (the one a second
+    request is told about)."""
+    return db.session.scalar(
+        sa.select(Job)
+        .where(
+            Job.kind == JOB_KIND,
+            Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            Job.idempotency_key.is_(None),
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
