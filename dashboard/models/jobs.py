@@ -24,7 +24,7 @@ class Job(Base):
     __table_args__ = (
         sa.Index("bo_job_idempotency_key_key", "idempotency_key", unique=True),
         sa.Index("bo_job_kind_status_idx", "kind", "status", "created_at"),
-        sa.Index("bo_job_created_at_idx", "created_at"),
+        sa.Index("bo_job_created_at_idx", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True, default=cuid)

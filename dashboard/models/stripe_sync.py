@@ -18,7 +18,7 @@ class StripeEventRecord(Base):
 
     __tablename__ = "bo_stripe_event"
     __table_args__ = (
-        sa.Index("bo_stripe_event_received_at_idx", "received_at"),
+        sa.Index("bo_stripe_event_received_at_idx", "received_at", "id"),
         sa.Index("bo_stripe_event_created_idx", "created"),
         sa.Index("bo_stripe_event_type_idx", "type", "created"),
     )
