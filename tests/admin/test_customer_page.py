@@ -197,6 +197,19 @@ def test_actions_show_only_for_roles_allowed_to_use_them(app, customer, role, fo
     )
 
 
+@pytest.mark.parametrize(
+    ("role", "offered"), [("ADMIN", True), ("EDITOR", True), ("SUPPORT", False)]
+)
+def test_roles_that_generate_posts_can_start_one_from_the_page(app, customer, role, offered):
+    client = signed_in(app, role)
+    page = client.get(f"/admin/customer/{customer.id}").get_data(as_text=True)
+    link = re.search(r'id="bo-generate-for" href="([^"]+)"', page)
+    assert (link is not None) == offered
+    if link:
+        generate = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+        assert customer.email in generate  # the Generate page opens for this customer
+
+
 def test_a_banned_customer_offers_unban_instead_of_ban(app, customer):
     user_ban(user_id=customer.id, reason="Spam", actor=SYSTEM)
     page = text_of(signed_in(app, "SUPPORT").get(f"/admin/customer/{customer.id}"))

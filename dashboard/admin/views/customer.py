@@ -169,6 +169,7 @@ class CustomerView(SecureView):
                 name: self.allowed(name)
                 for name in ("ban", "unban", "sign_out", "adjust_tokens", "stripe_sync")
             },
+            may_generate=can(role, Tool.GENERATE_POST),
             stripe_on=stripe_configured(),
             freshness=freshness,
             stripe_off=MSG_STRIPE_OFF,
