@@ -42,12 +42,14 @@ What the base does for every such view:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, has_request_context, request
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model import typefmt
 from flask_admin.model.base import ViewArgs
 
 from dashboard.admin import auditing
@@ -94,6 +96,15 @@ def _harden(flt: Any) -> None:
     flt.validate = safe_validate
 
 
+def _format_datetime(view: Any, value: datetime, name: str) -> str:
+    # Stored as naive UTC with milliseconds; seconds are what staff need to read.
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# Lists and details pages show times to the second (exports keep the full value).
+TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, datetime: _format_datetime}
+
+
 class SecureView(AccessMixin, BaseView):
     """A custom admin page. Each ``@expose``d method declares ``@requires(...)``;
     undeclared methods answer 403 to everyone."""
@@ -118,6 +129,7 @@ class SecureModelView(AccessMixin, RoleFieldsMixin, CsvExportMixin, ModelView):
     # Views load related rows themselves (joinedload in get_query, one query per page);
     # Flask-Admin's own eager loads would clash with those options.
     column_auto_select_related = False
+    column_type_formatters = TYPE_FORMATTERS
     # Exports write plain values (Flask-Admin would reuse the HTML list formatters).
     column_formatters_export: ClassVar[dict[str, Any]] = {}
 
