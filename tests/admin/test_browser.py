@@ -35,6 +35,22 @@ def live_server(committed_app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def watch(page) -> list[str]:  # noqa: ANN001
+    """Collect the page's console errors and warnings (a CSP violation is one) and uncaught
+    script errors; the test asserts the list is empty at the end."""
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.type}: {message.text}")
+            if message.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return problems
+
+
 @pytest.fixture
 def browser():  # noqa: ANN201
     if not CHROMIUM.exists():
@@ -61,16 +77,7 @@ def test_sign_in_with_totp_use_the_admin_and_sign_out_without_csp_violations(
     db.session.commit()
 
     page = browser.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.type}: {message.text}")
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    problems = watch(page)
     dialogs: list[str] = []
 
     def answer(dialog) -> None:  # noqa: ANN001

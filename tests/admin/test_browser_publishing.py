@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashboard.extensions import db
 from dashboard.models import BlogPost
-from tests.admin.test_browser import browser, live_server  # noqa: F401 - fixtures
+from tests.admin.test_browser import browser, live_server, watch  # noqa: F401 - fixtures
 from tests.factories import STAFF_PASSWORD, make_post, make_staff, make_user
 
 
@@ -22,14 +22,7 @@ def test_an_editor_finds_previews_and_publishes_a_draft(browser, committed_app, 
     db.session.commit()
 
     page = browser.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    problems = watch(page)
     page.on("dialog", lambda dialog: dialog.accept())
 
     page.goto(f"{live_server}/admin/blog_posts/")

@@ -25,16 +25,7 @@ def test_support_finds_grants_bans_and_sees_the_history(browser, committed_app, 
     db.session.commit()
 
     page = browser.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.type}: {message.text}")
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    problems = test_browser.watch(page)
     confirmations: list[str] = []
 
     def confirm(dialog) -> None:  # noqa: ANN001

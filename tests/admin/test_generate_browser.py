@@ -51,20 +51,6 @@ def threaded_jobs(committed_app, monkeypatch):  # noqa: ANN201
     threads.clear()
 
 
-def watch(page) -> list[str]:  # noqa: ANN001
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.type}: {message.text}")
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    return problems
-
-
 @pytest.fixture
 def writing_gate(openai_server):  # noqa: ANN201
     """OpenAI "writes" until the test sets this event, so the job page is seen while the job
@@ -89,7 +75,7 @@ def test_an_editor_generates_previews_and_publishes_a_post(
     db.session.commit()
 
     page = browser.new_page()
-    problems = watch(page)
+    problems = test_browser.watch(page)
     polls: list[str] = []
     page.on(
         "request", lambda request: polls.append(request.url) if "/status" in request.url else None
