@@ -55,7 +55,7 @@ class BlogPost(Base):
         "updated_at", Timestamp, nullable=False, default=utcnow, onupdate=utcnow
     )
 
-    # Backoffice's own additions (migration 0006_post_generation); nullable, so the seed
+    # Backoffice's own additions (migration 0004_post_generation); nullable, so the seed
     # application, which does not know them, keeps working.
     meta_description: Mapped[str | None] = mapped_column("meta_description", sa.Text)
     keywords: Mapped[list[Any] | None] = mapped_column("keywords", Json)  # primary first

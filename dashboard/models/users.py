@@ -51,7 +51,7 @@ class User(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="User_pkey"),
         unique_index("User", "email"),
-        # Backoffice's own indexes (migration 0007), for lists and search on millions of rows.
+        # Backoffice's own indexes (migration 0003), for lists and search on millions of rows.
         sa.Index("bo_user_created_at_idx", "createdAt", "id"),
         # Index-only scan for the dashboard's users-by-role-and-status figure.
         sa.Index("bo_user_role_membership_idx", "role", "membershipStatus"),
@@ -126,7 +126,7 @@ class Account(Base):
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="Account_pkey"),
         unique_index("Account", "provider", "providerAccountId"),
-        # Backoffice's (migration 0009): a user's accounts and sessions without a table scan
+        # Backoffice's (migration 0007): a user's accounts and sessions without a table scan
         # (the customer page, and every ban deletes the user's sessions).
         sa.Index("bo_account_user_id_idx", "userId"),
     )

@@ -1,15 +1,15 @@
 """Post title search: lower(title) text_pattern_ops (PostgreSQL only, like the User e-mail
-and name indexes of 0007). A user's sessions and accounts are indexed by 0009.
+and name indexes of 0003). A user's sessions and accounts are indexed by 0007.
 
 Revision ID: 0008_views
-Revises: 0009_userpage
+Revises: 0007_userpage
 Create Date: 2026-11-26
 """
 
 from alembic import op
 
 revision = "0008_views"
-down_revision = "0009_userpage"
+down_revision = "0007_userpage"
 branch_labels = None
 depends_on = None
 

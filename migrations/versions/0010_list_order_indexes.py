@@ -2,14 +2,14 @@
 so a page is an index scan with LIMIT however many rows pile up.
 
 Revision ID: 0010_list_order_indexes
-Revises: 0005_stripe_events
+Revises: 0009_stripe_events
 Create Date: 2026-11-26
 """
 
 from alembic import op
 
 revision = "0010_list_order_indexes"
-down_revision = "0005_stripe_events"
+down_revision = "0009_stripe_events"
 branch_labels = None
 depends_on = None
 

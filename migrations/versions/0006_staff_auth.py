@@ -1,15 +1,15 @@
 """Staff sign-in: forced password change, TOTP replay guard, per-IP limit index
 
-Revision ID: 0003_staff_auth
-Revises: 0004_moderation
+Revision ID: 0006_staff_auth
+Revises: 0005_moderation
 Create Date: 2026-11-26 03:31:50.639240
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_staff_auth"
-down_revision = "0004_moderation"
+revision = "0006_staff_auth"
+down_revision = "0005_moderation"
 branch_labels = None
 depends_on = None
 

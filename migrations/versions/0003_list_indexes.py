@@ -14,14 +14,14 @@ are searched by prefix.
 On a large live database these take a while and block writes to the table being indexed
 while they build (about a minute for 1M users on 2 cores); run the upgrade in a quiet hour.
 
-Revision ID: 0007_list_indexes
+Revision ID: 0003_list_indexes
 Revises: 0002_staff_audit_ledger_jobs
 Create Date: 2026-11-26
 """
 
 from alembic import op
 
-revision = "0007_list_indexes"
+revision = "0003_list_indexes"
 down_revision = "0002_staff_audit_ledger_jobs"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """moderation: bans and the role they replaced
 
-Revision ID: 0004_moderation
-Revises: 0006_post_generation
+Revision ID: 0005_moderation
+Revises: 0004_post_generation
 Create Date: 2026-11-26 03:31:15.994316
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0004_moderation"
-down_revision = "0006_post_generation"
+revision = "0005_moderation"
+down_revision = "0004_post_generation"
 branch_labels = None
 depends_on = None
 

@@ -5,18 +5,18 @@ user's rows (and deleting their sessions on every ban) scanned the whole table. 
 latest payments came from "PaymentHistory_userId_idx" plus a sort of all of their payments;
 ("userId", "createdAt", id) reads the newest 20 directly.
 
-Like 0007, each index blocks writes to its table while it builds; run it in a quiet hour on
+Like 0003, each index blocks writes to its table while it builds; run it in a quiet hour on
 a large database.
 
-Revision ID: 0009_userpage
-Revises: 0003_staff_auth
+Revision ID: 0007_userpage
+Revises: 0006_staff_auth
 Create Date: 2026-11-27
 """
 
 from alembic import op
 
-revision = "0009_userpage"
-down_revision = "0003_staff_auth"
+revision = "0007_userpage"
+down_revision = "0006_staff_auth"
 branch_labels = None
 depends_on = None
 

@@ -3,8 +3,8 @@
 Nullable columns only: the seed application's Prisma client does not know them and keeps
 working, and `flask db-adopt` checks the seed schema before this revision runs.
 
-Revision ID: 0006_post_generation
-Revises: 0007_list_indexes
+Revision ID: 0004_post_generation
+Revises: 0003_list_indexes
 Create Date: 2026-11-26 03:30:49.351273
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0006_post_generation"
-down_revision = "0007_list_indexes"
+revision = "0004_post_generation"
+down_revision = "0003_list_indexes"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Stripe sync: webhook events, per-object sync marks, on-access refresh times, unlinked customers
 
-Revision ID: 0005_stripe_events
+Revision ID: 0009_stripe_events
 Revises: 0008_views
 Create Date: 2026-11-26 03:33:43.633725
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0005_stripe_events"
+revision = "0009_stripe_events"
 down_revision = "0008_views"
 branch_labels = None
 depends_on = None
