@@ -215,9 +215,22 @@ def staff_change_role(
         _keeps_an_admin(staff)
     before = _snapshot(staff)
     staff.role = new_role
+    _record(staff, before, action="staff.change_role", actor=actor, reason=reason)
+    return staff
+
+
+def _record(
+    staff: StaffAccount,
+    before: dict[str, object],
+    *,
+    action: str,
+    actor: Actor,
+    reason: str | None,
+) -> None:
+    """Audit what changed on ``staff`` since ``before`` and commit both together."""
     audit_record(
         actor=actor,
-        action="staff.change_role",
+        action=action,
         target_model="StaffAccount",
         target_id=staff.id,
         changes=changes_between(before, _snapshot(staff)),
@@ -225,7 +238,6 @@ def staff_change_role(
         reason=(reason or "").strip() or None,
     )
     db.session.commit()
-    return staff
 
 
 def staff_deactivate(*, staff_id: str, actor: Actor, reason: str | None = None) -> StaffAccount:
@@ -242,16 +254,7 @@ def staff_deactivate(*, staff_id: str, actor: Actor, reason: str | None = None) 
     before = _snapshot(staff)
     staff.is_active = False
     staff.session_version += 1
-    audit_record(
-        actor=actor,
-        action="staff.deactivate",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes=changes_between(before, _snapshot(staff)),
-        details={"email": staff.email},
-        reason=(reason or "").strip() or None,
-    )
-    db.session.commit()
+    _record(staff, before, action="staff.deactivate", actor=actor, reason=reason)
     return staff
 
 
