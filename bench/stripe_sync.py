@@ -160,7 +160,7 @@ def floor_seconds(url: str, key: str) -> tuple[float, int]:
 def raw_floor_seconds(url: str, key: str) -> float:
     """The SDK paging through the same listings the way the sync does: raw_request and
     JSON, no StripeObjects, next page prefetched (the gateway's own list_pages)."""
-    from dashboard.services.stripe_gateway import Gateway
+    from dashboard.services.stripe.gateway import Gateway
 
     gateway = Gateway(key=key, api_base=url, timeout=30, retries=0, retry_base=0.5)
     started = time.perf_counter()
@@ -171,9 +171,9 @@ def raw_floor_seconds(url: str, key: str) -> float:
 
 
 def resync_seconds(app) -> tuple[float, dict]:  # noqa: ANN001
+    from dashboard.core.actor import Actor
     from dashboard.extensions import db
-    from dashboard.services.actor import Actor
-    from dashboard.services.stripe_resync import stripe_resync
+    from dashboard.services.stripe.resync import stripe_resync
 
     with app.app_context():
         started = time.perf_counter()

@@ -66,12 +66,12 @@ def step(name: str, result: subprocess.CompletedProcess[str]) -> None:
 
 def measure(url: str, grant_to: int, ban: int) -> list[tuple[str, float, bool]]:
     from dashboard import create_app
+    from dashboard.core.actor import Actor
     from dashboard.extensions import db
     from dashboard.models import Session, User, UserRole
-    from dashboard.services.actor import Actor
-    from dashboard.services.moderation_bulk import users_ban_bulk
-    from dashboard.services.tokens import tokens_check
-    from dashboard.services.tokens_bulk import tokens_grant_bulk
+    from dashboard.services.moderation.bulk import users_ban_bulk
+    from dashboard.services.tokens.bulk import tokens_grant_bulk
+    from dashboard.services.tokens.ledger import tokens_check
 
     # The web settings (statement timeout included): the pages will run these in a request.
     app = create_app({"BACKOFFICE_ENV": "development", "DATABASE_URL": url})

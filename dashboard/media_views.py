@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, abort, send_file, url_for
 
-from dashboard.services.media import StorageError, check_media_config, content_type_for, media_store
+from dashboard.services.posts.media import (
+    StorageError,
+    check_media_config,
+    content_type_for,
+    media_store,
+)
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 

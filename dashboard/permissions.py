@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import PermissionDenied
 from dashboard.models import StaffRole
-from dashboard.services.actor import Actor
-from dashboard.services.errors import PermissionDenied
 
 
 class Op(StrEnum):

@@ -8,7 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from dashboard.services.actor import Actor
+from dashboard.core.actor import Actor
 
 posts_cli = AppGroup("posts", help="Blog posts and their AI generation.")
 
@@ -24,7 +24,7 @@ posts_cli = AppGroup("posts", help="Blog posts and their AI generation.")
 def sweep_stuck(minutes: int | None) -> None:
     """Fail and refund generation jobs that made no progress for too long (a worker that
     died). Safe to run at any time and as often as wanted: a job is refunded once."""
-    from dashboard.services.posts import posts_sweep_stuck
+    from dashboard.services.posts.generation import posts_sweep_stuck
 
     minutes = minutes or current_app.config["POSTS_STUCK_AFTER_MINUTES"]
     failed = posts_sweep_stuck(older_than=timedelta(minutes=minutes), actor=Actor.system("cli"))
@@ -36,6 +36,6 @@ def sweep_stuck(minutes: int | None) -> None:
 def init_app(app: Flask) -> None:
     """The ``flask posts`` commands, and the post_generation job handler (registered by
     importing its module), which RQ workers need as much as the web process."""
-    import dashboard.services.posts  # noqa: F401
+    import dashboard.services.posts.generation  # noqa: F401
 
     app.cli.add_command(posts_cli)

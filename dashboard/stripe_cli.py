@@ -10,12 +10,12 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.models import utcnow
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
-from dashboard.services.stripe_events import replay_default_since, stripe_events_replay
-from dashboard.services.stripe_gateway import stripe_gateway
-from dashboard.services.stripe_resync import (
+from dashboard.services.stripe.events import replay_default_since, stripe_events_replay
+from dashboard.services.stripe.gateway import stripe_gateway
+from dashboard.services.stripe.resync import (
     RESYNC_TYPES,
     ResyncProgress,
     ResyncReport,
@@ -109,7 +109,7 @@ def init_app(app: Flask) -> None:
     """Wire the Stripe sync into the app."""
     import dashboard.jobs.stripe  # noqa: F401 - registers the stripe_* job kinds
     from dashboard.jobs import worker
-    from dashboard.services.stripe_gateway import install_log_scrubber
+    from dashboard.services.stripe.gateway import install_log_scrubber
     from dashboard.webhooks import stripe as stripe_webhooks
 
     install_log_scrubber()

@@ -1,6 +1,6 @@
 """Support commands: ``flask tokens ...`` and ``flask users ...``.
 
-Thin doors onto ``dashboard.services.tokens``, ``tokens_bulk`` and ``moderation``: each
+Thin doors onto ``dashboard.services.tokens.ledger``, ``tokens_bulk`` and ``moderation``: each
 command finds the user by email, calls one service as the system actor ``cli`` and prints
 what happened. A refusal is one line on stderr and exit status 1 (2 for a malformed
 command line); nothing is written then.
@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.models import User
-from dashboard.services import moderation, tokens, tokens_bulk
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
+from dashboard.services.moderation import bans as moderation
+from dashboard.services.tokens import bulk as tokens_bulk
+from dashboard.services.tokens import ledger as tokens
 
 tokens_cli = AppGroup("tokens", help="Token balances and their ledger.")
 users_cli = AppGroup("users", help="Ban, unban and sign out users.")

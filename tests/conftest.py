@@ -257,7 +257,7 @@ def sign_in(app: Flask):  # noqa: ANN201
 
 
 class FrozenClock:
-    """``dashboard.clock.now`` under the test's control: ``advance(minutes=16)``."""
+    """``dashboard.core.clock.now`` under the test's control: ``advance(minutes=16)``."""
 
     def __init__(self, start: Any) -> None:
         self.current = start
@@ -276,5 +276,5 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     from dashboard.models import utcnow
 
     clock = FrozenClock(utcnow())
-    monkeypatch.setattr("dashboard.clock.now", clock)
+    monkeypatch.setattr("dashboard.core.clock.now", clock)
     return clock

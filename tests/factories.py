@@ -7,6 +7,7 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import (
     Account,
@@ -23,7 +24,6 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
-from dashboard.services.actor import Actor
 
 _sequence = itertools.count(1)
 
@@ -153,7 +153,7 @@ def make_staff(
 ) -> StaffAccount:
     """A staff account that can sign in with ``password``, on a new user unless one is
     given; ADMIN staff get an ADMIN user, as `flask setup-admin` makes them."""
-    from dashboard.auth.passwords import hash_password
+    from dashboard.services.staff.passwords import hash_password
 
     role = StaffRole(role)
     if user is None:

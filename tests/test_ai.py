@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from dashboard.services.ai import (
+from dashboard.core.errors import BackofficeError
+from dashboard.services.posts.ai import (
     ERR_NOT_CONFIGURED,
     GenerationNotConfigured,
     GenerationOptions,
@@ -14,7 +15,6 @@ from dashboard.services.ai import (
     prompt_input,
     safety_identifier,
 )
-from dashboard.services.errors import BackofficeError
 
 
 @pytest.mark.parametrize(

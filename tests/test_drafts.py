@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.services.ai import BlogDraft, GenerationFailed
-from dashboard.services.drafts import demote_h1, draft_clean, shorten
+from dashboard.services.posts.ai import BlogDraft, GenerationFailed
+from dashboard.services.posts.drafts import demote_h1, draft_clean, shorten
 
 BODY = (
     "Sourdough needs only flour, water and salt. A starter makes it rise slowly. "

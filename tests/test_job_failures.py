@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.jobs import (
     JOB_FAILURE_HOOKS,
@@ -17,7 +18,6 @@ from dashboard.jobs import (
     run_pending_jobs,
 )
 from dashboard.models import AuditLog, Job, JobStatus
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
 
 KIND = "test_failing"

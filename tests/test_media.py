@@ -9,7 +9,7 @@ import pytest
 from config import ConfigError
 from dashboard import create_app
 from dashboard.media_views import media_preview_url
-from dashboard.services.media import LocalMediaStore, StorageError, media_store
+from dashboard.services.posts.media import LocalMediaStore, StorageError, media_store
 from tests.conftest import settings_for
 from tests.factories import make_staff
 from tests.fake_openai import PNG

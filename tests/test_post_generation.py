@@ -15,20 +15,20 @@ import pytest
 import sqlalchemy as sa
 from werkzeug import Request, Response
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict
 from dashboard.extensions import db
 from dashboard.jobs import job_fail, run_pending_jobs
 from dashboard.models import AuditLog, BlogPost, Job, JobStatus, TokenLedgerEntry, User
-from dashboard.services.actor import Actor
-from dashboard.services.ai import ERR_NOT_CONFIGURED, GenerationNotConfigured
-from dashboard.services.errors import BackofficeError, Conflict
-from dashboard.services.posts import (
+from dashboard.services.posts.ai import ERR_NOT_CONFIGURED, GenerationNotConfigured
+from dashboard.services.posts.generation import (
     ERR_EMPTY,
     post_character_count,
     post_generation_retry,
     post_generation_start,
     posts_sweep_stuck,
 )
-from dashboard.services.tokens import InsufficientTokens
+from dashboard.services.tokens.ledger import InsufficientTokens
 from tests import fake_openai
 from tests.factories import make_post, make_user
 from tests.fake_openai import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.services.errors import BackofficeError
-from dashboard.services.posts import (
+from dashboard.core.errors import BackofficeError
+from dashboard.services.posts.generation import (
     ERR_EMPTY,
     post_character_count,
     post_generation_cost,

@@ -25,8 +25,8 @@ def _views() -> list[BaseView]:
     from dashboard.admin.views.accounts import AccountView
     from dashboard.admin.views.audit_log import AuditLogView
     from dashboard.admin.views.blog_posts import BlogPostView
-    from dashboard.admin.views.customer import CustomerView
-    from dashboard.admin.views.customers import CustomerView as StripeCustomerView
+    from dashboard.admin.views.customer_find import CustomerView as StripeCustomerView
+    from dashboard.admin.views.customer_page import CustomerView
     from dashboard.admin.views.generate import GenerateView
     from dashboard.admin.views.jobs import JobView
     from dashboard.admin.views.payments import PaymentView

@@ -57,10 +57,10 @@ from dashboard.admin.access import AccessMixin, Requirement
 from dashboard.admin.export import CsvExportMixin
 from dashboard.admin.role_fields import RoleFieldsMixin, last_name
 from dashboard.auth.current import current_actor, current_role
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog
 from dashboard.permissions import Op, Tool, can, visible_fields
-from dashboard.services.actor import Actor
 from dashboard.services.audit import SECRET_FIELDS, audit_record, changes_between
 
 HISTORY_LIMIT = 50

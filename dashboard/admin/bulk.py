@@ -45,8 +45,8 @@ from markupsafe import Markup, escape
 from dashboard.admin.access import Requirement, requires
 from dashboard.auth.current import current_role
 from dashboard.auth.sessions import safe_next
+from dashboard.core.errors import BackofficeError
 from dashboard.permissions import Op
-from dashboard.services.errors import BackofficeError
 
 SAMPLE_SIZE = 10
 MAX_TICKED = 1000

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from dashboard.models import StaffRole
 from dashboard.permissions import Op, can, visible_fields
-from dashboard.services.customer import Profile
+from dashboard.services.customer_overview import Profile
 
 # Stripe amounts are in the currency's smallest unit; these currencies have no decimals.
 ZERO_DECIMAL_CURRENCIES = frozenset(

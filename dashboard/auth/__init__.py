@@ -7,7 +7,7 @@
   ``dashboard.auth.current``; ``PUBLIC_ENDPOINTS`` from ``dashboard.auth.sessions``.
 
 Nothing here is imported at package import time beyond what init_app needs, because services
-import ``dashboard.auth.passwords`` / ``dashboard.auth.totp``.
+import ``dashboard.services.staff.passwords`` / ``dashboard.services.staff.totp``.
 """
 
 from __future__ import annotations

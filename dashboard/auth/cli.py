@@ -9,8 +9,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 
 staff_cli = AppGroup("staff", help="Staff accounts.")
 
@@ -44,7 +44,7 @@ def _read_password(from_stdin: bool) -> str:
 def setup_admin(email: str, password_stdin: bool, with_totp: bool) -> None:
     """Make EMAIL an administrator: creates the user if needed, sets User.role to ADMIN and
     gives it an active ADMIN staff account with the password you type."""
-    from dashboard.services.staff_credentials import staff_setup_admin
+    from dashboard.services.staff.credentials import staff_setup_admin
 
     password = _read_password(password_stdin)
     try:
@@ -77,7 +77,7 @@ def setup_admin(email: str, password_stdin: bool, with_totp: bool) -> None:
 def create_demo(url: str) -> None:
     """Create (or repair) one demo staff member per role with a known password.
     Refuses in production."""
-    from dashboard.services.staff_credentials import staff_ensure_demo
+    from dashboard.services.staff.credentials import staff_ensure_demo
 
     try:
         rows = staff_ensure_demo(actor=Actor.system("cli"))

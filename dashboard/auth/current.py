@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import has_request_context, request
 from flask_login import UserMixin, current_user
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import StaffAccount, StaffRole, UserRole
-from dashboard.services.actor import Actor
-from dashboard.services.staff_sign_in import staff_actor
+from dashboard.services.staff.sign_in import staff_actor
 
 MAX_USER_AGENT = 500
 

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from dashboard.auth.passwords import MAX_PASSWORD_LENGTH
+from dashboard.services.staff.passwords import MAX_PASSWORD_LENGTH
 
 
 class SignInForm(FlaskForm):

@@ -21,16 +21,16 @@ from flask import current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
-from dashboard import clock
 from dashboard.auth.current import (
     SignedInStaff,
     client_ip,
     client_user_agent,
     staff_id_from_session_id,
 )
+from dashboard.core import clock
+from dashboard.core.actor import Actor
 from dashboard.models import StaffAccount
-from dashboard.services.actor import Actor
-from dashboard.services.staff_sign_in import staff_session_ended
+from dashboard.services.staff.sign_in import staff_session_ended
 
 # Endpoints anyone may call. The Stripe webhook (authenticated by its signature) joins them.
 PUBLIC_ENDPOINTS = frozenset(

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from markupsafe import Markup
 
-from dashboard.auth import sessions, totp
+from dashboard.auth import sessions
 from dashboard.auth.current import client_ip, client_user_agent, current_actor, current_staff
 from dashboard.auth.forms import (
     ChangePasswordForm,
@@ -31,15 +31,16 @@ from dashboard.auth.forms import (
     SecondFactorForm,
     SignInForm,
 )
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.models import StaffAccount, StaffRole
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
-from dashboard.services.staff_credentials import (
+from dashboard.services.staff import totp
+from dashboard.services.staff.credentials import (
     staff_change_password,
     staff_enroll_totp,
     staff_regenerate_recovery_codes,
 )
-from dashboard.services.staff_sign_in import (
+from dashboard.services.staff.sign_in import (
     ERR_SIGN_IN,
     SignInFailed,
     staff_actor,
@@ -243,7 +244,7 @@ def enroll_totp() -> ResponseReturnValue:
 
 
 def _password_ok(staff: StaffAccount, password: str | None) -> bool:
-    from dashboard.auth.passwords import verify_password
+    from dashboard.services.staff.passwords import verify_password
 
     return verify_password(staff.password_hash, password or "")
 

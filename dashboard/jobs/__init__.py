@@ -28,9 +28,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import Job, JobStatus, utcnow
-from dashboard.services.actor import Actor
 
 JobHandler = Callable[[str], "dict[str, Any] | None"]
 # on_failure(job_id, error, actor): runs inside job_fail's transaction; must not commit.

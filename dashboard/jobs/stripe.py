@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import Conflict
 from dashboard.extensions import db
 from dashboard.jobs import job_handler, job_progress
 from dashboard.models import Job
-from dashboard.services.actor import Actor
-from dashboard.services.errors import Conflict
-from dashboard.services.stripe_resync import ResyncProgress, stripe_resync
+from dashboard.services.stripe.resync import ResyncProgress, stripe_resync
 
 LOCK_ATTEMPTS = 30
 LOCK_WAIT_SECONDS = 2.0

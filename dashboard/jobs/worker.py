@@ -14,16 +14,16 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.jobs import redis_connection
-from dashboard.services.actor import Actor
 
 SCHEDULE_TICK_SECONDS = 30
 SCHEDULER_ACTOR = Actor.system("scheduler")
 
 
 def _schedule(app: Flask, stop: threading.Event) -> None:
-    from dashboard.services.stripe_refresh import stripe_catalog_refresh_request
+    from dashboard.services.stripe.refresh import stripe_catalog_refresh_request
 
     while True:
         with app.app_context():

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dashboard.services.errors import BackofficeError
+from dashboard.core.errors import BackofficeError
 
 
 class BackupError(BackofficeError):

@@ -23,6 +23,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, make_url
 
+from dashboard.core.actor import Actor
 from dashboard.database import describe_url
 from dashboard.ops import BackupError, postgres, sqlite
 from dashboard.ops.archive import (
@@ -41,7 +42,6 @@ from dashboard.ops.archive import (
     write_manifest,
 )
 from dashboard.ops.content import compare_counts
-from dashboard.services.actor import Actor
 
 Progress = Callable[[str], None]
 Confirm = Callable[[str], bool]

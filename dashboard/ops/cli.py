@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from dashboard.core.actor import Actor
 from dashboard.ops import BackupError
 from dashboard.ops.backup import (
     CheckReport,
@@ -19,7 +20,6 @@ from dashboard.ops.backup import (
     backup_restore,
     backup_verify,
 )
-from dashboard.services.actor import Actor
 
 backup = AppGroup("backup", help="Database backups that are proven to restore.")
 

@@ -7,9 +7,9 @@ import datetime as dt
 import enum
 from typing import Any
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog
-from dashboard.services.actor import Actor
 
 REDACTED = "[redacted]"
 # Column and attribute names whose values never reach the audit trail.

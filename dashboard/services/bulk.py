@@ -17,11 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.models import AuditLog, User
 from dashboard.models.base import Timestamp
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
 
 # A where-clause over User, a SELECT of User ids, or explicit ids (the ticked rows of a list).
 UserFilter = sa.ColumnElement[bool] | sa.Select[Any] | Sequence[str]

@@ -18,9 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import MembershipStatus, User, UserRole, UserSubscription, utcnow
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record, changes_between
 
 LIVE_STATUSES = ("active", "trialing")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.extensions import db
 from dashboard.models import User
-from dashboard.services.errors import BackofficeError, NotFound
 
 ERR_EMPTY = "Choose the customer: enter their email or user id."
 ERR_UNKNOWN = "No user has the email or id {query!r}."

@@ -1,6 +1,6 @@
 """The rule for changing ``User.role`` by hand (an administrator's edit form).
 
-A role changes in three ways only: ban and unban (``dashboard.services.moderation``), the
+A role changes in three ways only: ban and unban (``dashboard.services.moderation.bans``), the
 Stripe sync (PREMIUM follows subscriptions), and an administrator's edit with a reason,
 checked here. The edit form writes the change and its audit row (``model.update`` with the
 reason) in one transaction; this function decides whether it may.
@@ -8,10 +8,10 @@ reason) in one transaction; this function decides whether it may.
 
 from __future__ import annotations
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, PermissionDenied
 from dashboard.models import UserRole
 from dashboard.permissions import Tool, require_tool
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, PermissionDenied
 
 ERR_REASON = "Give a reason for changing the role; it is kept in the audit trail."
 ERR_BANNED = (

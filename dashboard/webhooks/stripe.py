@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from dashboard.services.stripe_events import stripe_webhook_receive
+from dashboard.services.stripe.events import stripe_webhook_receive
 
 bp = Blueprint("stripe_webhooks", __name__)
 # Endpoints that take no session, no sign-in and no CSRF token (they verify a signature).

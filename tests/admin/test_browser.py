@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from dashboard.auth import totp
 from dashboard.extensions import db
 from dashboard.models import User, utcnow
+from dashboard.services.staff import totp
 from tests.conftest import IN_CI
 from tests.factories import STAFF_PASSWORD, make_staff, make_user
 

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from dashboard.admin.views import customer as page
+from dashboard.admin.views import customer_page as page
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import (
     AuditLog,
@@ -23,8 +24,8 @@ from dashboard.models import (
     UserRole,
     utcnow,
 )
-from dashboard.services import moderation, tokens
-from dashboard.services.actor import Actor
+from dashboard.services.moderation import bans as moderation
+from dashboard.services.tokens import ledger as tokens
 from tests.conftest import csrf_token, sign_in_with_forms
 from tests.factories import make_price, make_session, make_staff, make_subscription, make_user
 

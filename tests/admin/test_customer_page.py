@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.admin.links import user_page_url
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, LedgerKind, MembershipStatus, UserRole, utcnow
-from dashboard.services import customer as customer_service
-from dashboard.services.actor import Actor
-from dashboard.services.moderation import user_ban
-from dashboard.services.tokens import tokens_deduct, tokens_grant
+from dashboard.services import customer_overview as customer_service
+from dashboard.services.moderation.bans import user_ban
+from dashboard.services.tokens.ledger import tokens_deduct, tokens_grant
 from tests.admin.test_pages import INLINE_HANDLER, INLINE_STYLE
 from tests.conftest import sign_in_with_forms
 from tests.factories import (

@@ -15,9 +15,9 @@ from flask_admin.theme import Bootstrap4Theme
 from dashboard import create_app
 from dashboard.admin.export import CsvExportMixin, escape_cell
 from dashboard.admin.listing import ScalableListMixin, SearchColumn
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, PaymentHistory, User, UserRole
-from dashboard.services.actor import Actor
 from tests.conftest import rolled_back, settings_for, sign_in_with_forms
 from tests.factories import make_payment, make_staff, make_user
 

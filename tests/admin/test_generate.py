@@ -19,8 +19,8 @@ from dashboard.admin.views import generate
 from dashboard.extensions import db
 from dashboard.jobs import run_pending_jobs
 from dashboard.models import BlogPost, Job, JobStatus, LedgerKind, TokenLedgerEntry, User
-from dashboard.services.ai import ERR_NOT_CONFIGURED, ERR_TONE, TONES
-from dashboard.services.posts import (
+from dashboard.services.posts.ai import ERR_NOT_CONFIGURED, ERR_TONE, TONES
+from dashboard.services.posts.generation import (
     ERR_EMPTY,
     ERR_KEY,
     ERR_UPLOAD_ENCODING,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import BlogPost, User
-from dashboard.services.posts import post_character_count
+from dashboard.services.posts.generation import post_character_count
 from tests import fake_openai
 from tests.admin import test_browser
 from tests.factories import STAFF_PASSWORD, make_staff, make_user

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import BlogPost
-from dashboard.services import publishing
+from dashboard.services.posts import publishing
 from tests.admin.views_helpers import audit, post, signed_in, text
 from tests.factories import make_post, make_user
 

@@ -7,9 +7,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from dashboard.auth import passwords
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, StaffRole
+from dashboard.services.staff import passwords
 from tests.conftest import csrf_token, sign_in_with_forms
 from tests.factories import make_staff
 

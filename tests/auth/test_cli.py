@@ -7,10 +7,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from dashboard.auth import passwords
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, StaffRole, User, UserRole
-from dashboard.services.staff_credentials import DEMO_STAFF
+from dashboard.services.staff import passwords
+from dashboard.services.staff.credentials import DEMO_STAFF
 from tests.factories import make_staff, make_user
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, UserRole
-from dashboard.services.actor import Actor
-from dashboard.services.staff import staff_deactivate, staff_reset_password
+from dashboard.services.staff.accounts import staff_deactivate, staff_reset_password
 from tests.factories import make_staff
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

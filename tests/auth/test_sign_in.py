@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import AuditLog, UserRole
-from dashboard.services.staff_sign_in import ERR_SIGN_IN
+from dashboard.services.staff.sign_in import ERR_SIGN_IN
 from tests.conftest import csrf_token
 from tests.factories import STAFF_PASSWORD, make_staff, make_user
 
@@ -132,7 +132,7 @@ def test_a_repeated_lockout_lasts_longer(app, client, frozen_clock):
 
 
 def test_lockout_length_is_capped(app, monkeypatch):
-    from dashboard.services.staff_sign_in import lockout_minutes
+    from dashboard.services.staff.sign_in import lockout_minutes
 
     monkeypatch.setitem(app.config, "SIGN_IN_LOCKOUT_MAX_MINUTES", 100)
     assert [lockout_minutes(n) for n in (1, 2, 3, 4, 50)] == [15, 30, 60, 100, 100]

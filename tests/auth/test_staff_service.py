@@ -1,16 +1,16 @@
-"""dashboard.services.staff: the rules for managing staff, and their audit rows."""
+"""dashboard.services.staff.accounts: the rules for managing staff, and their audit rows."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from dashboard.auth import passwords
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, StaffRole, UserRole
-from dashboard.services import staff as service
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, Conflict, PermissionDenied
+from dashboard.services.staff import accounts as service
+from dashboard.services.staff import passwords
 from tests.factories import make_staff, make_user
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from dashboard.auth import passwords, totp
 from dashboard.extensions import db
 from dashboard.models import AuditLog
-from dashboard.services.staff_sign_in import ERR_SIGN_IN
+from dashboard.services.staff import passwords, totp
+from dashboard.services.staff.sign_in import ERR_SIGN_IN
 from tests.conftest import csrf_token
 from tests.factories import STAFF_PASSWORD, make_staff
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import Job, JobStatus, StripeProduct
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_resync import stripe_resync_request
+from dashboard.services.stripe.resync import stripe_resync_request
 from tests.conftest import IN_CI, configured_test_database_url
 from tests.fakes.stripe_server import FakeStripe
 from tests.stripe_sync.world import build_world

@@ -6,16 +6,16 @@ from datetime import timedelta
 
 import pytest
 
+from dashboard.core.errors import NotFound
 from dashboard.extensions import db
 from dashboard.models import Job, JobStatus, utcnow
-from dashboard.services.errors import NotFound
-from dashboard.services.generations import (
+from dashboard.services.posts.generation import JOB_KIND
+from dashboard.services.posts.generation_status import (
     RECENT_LIMIT,
     post_generation_state,
     post_generations_recent,
     progress_word,
 )
-from dashboard.services.posts import JOB_KIND
 from tests.factories import make_user
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

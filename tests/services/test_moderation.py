@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import (
     AuditLog,
@@ -20,9 +22,7 @@ from dashboard.models import (
     UserRole,
     utcnow,
 )
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, NotFound, PermissionDenied
-from dashboard.services.moderation import (
+from dashboard.services.moderation.bans import (
     ERR_HIGHER,
     ERR_REASON,
     ERR_SELF,

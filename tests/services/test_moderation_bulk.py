@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import (
     AuditLog,
@@ -17,10 +19,8 @@ from dashboard.models import (
     UserRole,
     utcnow,
 )
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, PermissionDenied
-from dashboard.services.moderation import users_expire_bans
-from dashboard.services.moderation_bulk import users_ban_bulk
+from dashboard.services.moderation.bans import users_expire_bans
+from dashboard.services.moderation.bulk import users_ban_bulk
 from tests.factories import make_session, make_staff, make_user, staff_actor
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import AuditLog, BlogPost
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, PermissionDenied
-from dashboard.services.publishing import (
+from dashboard.services.posts.publishing import (
     ERR_NEEDS_CONTENT,
     ERR_SLUG_FROZEN,
     post_prepare_edit,

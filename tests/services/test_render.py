@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from dashboard.services.render import render_markdown
+from dashboard.services.posts.render import render_markdown
 
 
 class Elements(HTMLParser):

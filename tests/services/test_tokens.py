@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import AuditLog, LedgerKind, StaffRole, TokenLedgerEntry, User, utcnow
 from dashboard.permissions import ERR_NOT_ALLOWED
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, Conflict, NotFound, PermissionDenied
-from dashboard.services.tokens import (
+from dashboard.services.tokens.ledger import (
     ERR_AMOUNT,
     ERR_BALANCE_LIMIT,
     ERR_EXPIRY_PAST,

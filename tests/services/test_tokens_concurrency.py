@@ -10,16 +10,16 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import LedgerKind, TokenLedgerEntry, User
-from dashboard.services.actor import Actor
-from dashboard.services.tokens import (
+from dashboard.services.tokens.bulk import tokens_grant_bulk
+from dashboard.services.tokens.ledger import (
     InsufficientTokens,
     tokens_check,
     tokens_deduct,
     tokens_grant,
 )
-from dashboard.services.tokens_bulk import tokens_grant_bulk
 from tests.factories import make_user
 
 SYSTEM = Actor.system("test")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.services.errors import BackofficeError, NotFound
+from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.services.user_lookup import ERR_AMBIGUOUS, ERR_EMPTY, ERR_UNKNOWN, user_resolve
 from tests.factories import make_user
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, PermissionDenied
 from dashboard.models import UserRole
 from dashboard.services import user_roles
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, PermissionDenied
 
 ADMIN = Actor(label="staff:a@example.com", staff_id="s1", user_id="u-admin", role="ADMIN")
 

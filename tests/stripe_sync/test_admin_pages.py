@@ -11,11 +11,11 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.jobs import run_pending_jobs
 from dashboard.models import AuditLog, Job, StripeUserRefresh, UserSubscription
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_resync import RESYNC_TYPES, stripe_resync
+from dashboard.services.stripe.resync import RESYNC_TYPES, stripe_resync
 from tests.conftest import csrf_token, sign_in_with_forms
 from tests.factories import make_staff, make_stripe_event
 from tests.stripe_sync.conftest import deliver

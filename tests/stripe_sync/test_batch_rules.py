@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, LedgerKind, TokenLedgerEntry, User, UserRole, utcnow
-from dashboard.services.actor import Actor
 from dashboard.services.membership import membership_recompute, membership_recompute_many
-from dashboard.services.tokens import (
+from dashboard.services.tokens.ledger import (
     InsufficientTokens,
     LedgerRequest,
     tokens_apply,

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import (
     PaymentHistory,
@@ -16,8 +17,7 @@ from dashboard.models import (
     TokenLedgerEntry,
     UserSubscription,
 )
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_resync import stripe_resync
+from dashboard.services.stripe.resync import stripe_resync
 from tests.stripe_sync.conftest import signed
 from tests.stripe_sync.world import build_world, user_state
 

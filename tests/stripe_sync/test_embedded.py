@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_refresh import stripe_refresh_user
-from dashboard.services.stripe_resync import stripe_resync
+from dashboard.core.actor import Actor
+from dashboard.services.stripe.refresh import stripe_refresh_user
+from dashboard.services.stripe.resync import stripe_resync
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, counts, user_state
 

@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StripeEventRecord, StripeProduct
-from dashboard.services import stripe_events, stripe_handlers
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_events import stripe_event_replay
+from dashboard.services.stripe import events as stripe_events
+from dashboard.services.stripe import handlers as stripe_handlers
+from dashboard.services.stripe.events import stripe_event_replay
 from tests.stripe_sync.conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, deliver, signed
 
 
@@ -231,8 +232,8 @@ def test_the_webhook_is_named_for_the_csrf_and_sign_in_exemptions(stripe_app):
 def test_staff_without_the_tools_can_neither_replay_nor_resync(
     stripe_app, fake_stripe, client, role
 ):
-    from dashboard.services.errors import PermissionDenied
-    from dashboard.services.stripe_resync import stripe_resync_request
+    from dashboard.core.errors import PermissionDenied
+    from dashboard.services.stripe.resync import stripe_resync_request
 
     _, event = _product_event(fake_stripe)
     assert deliver(client, event).status_code == 200

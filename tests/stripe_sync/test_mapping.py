@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from dashboard.services.stripe_mapping import (
+from dashboard.services.stripe.mapping import (
     MappingError,
     invoice_grant,
     invoice_payments,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import (
     PaymentHistory,
@@ -15,11 +16,10 @@ from dashboard.models import (
     TokenLedgerEntry,
     UserSubscription,
 )
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_events import stripe_event_replay
-from dashboard.services.stripe_gateway import now_micros
-from dashboard.services.stripe_store import upsert_rows
-from dashboard.services.stripe_sync import SUBSCRIPTIONS
+from dashboard.services.stripe.events import stripe_event_replay
+from dashboard.services.stripe.gateway import now_micros
+from dashboard.services.stripe.store import upsert_rows
+from dashboard.services.stripe.sync import SUBSCRIPTIONS
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, counts, user_state
 

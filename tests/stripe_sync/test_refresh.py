@@ -7,12 +7,12 @@ import time
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.jobs import run_pending_jobs
 from dashboard.models import Job, JobStatus, StripeProduct, UserSubscription
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_refresh import stripe_catalog_refresh_request, stripe_refresh_user
-from dashboard.services.stripe_resync import stripe_resync
+from dashboard.services.stripe.refresh import stripe_catalog_refresh_request, stripe_refresh_user
+from dashboard.services.stripe.resync import stripe_resync
 from tests.factories import make_user
 from tests.stripe_sync.world import build_world, user_state
 
@@ -132,7 +132,7 @@ def test_p22_a_scheduled_refresh_steps_aside_and_a_requested_resync_waits(
     committed_stripe_app, fake_stripe, monkeypatch
 ):
     from dashboard.jobs import stripe as stripe_jobs
-    from dashboard.services.stripe_resync import LOCK_KEY, stripe_resync_request
+    from dashboard.services.stripe.resync import LOCK_KEY, stripe_resync_request
 
     build_world(fake_stripe, invoice=False)
     monkeypatch.setattr(stripe_jobs, "LOCK_WAIT_SECONDS", 0.01)

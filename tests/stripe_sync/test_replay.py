@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StripeEventRecord, utcnow
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_events import replay_default_since, stripe_events_replay
-from dashboard.services.stripe_mapping import ts
+from dashboard.services.stripe.events import replay_default_since, stripe_events_replay
+from dashboard.services.stripe.mapping import ts
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, user_state
 

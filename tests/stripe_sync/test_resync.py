@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import Conflict
 from dashboard.extensions import db
 from dashboard.models import (
     AuditLog,
@@ -14,10 +16,8 @@ from dashboard.models import (
     StripeUnlinkedCustomer,
     UserSubscription,
 )
-from dashboard.services import stripe_gateway
-from dashboard.services.actor import Actor
-from dashboard.services.errors import Conflict
-from dashboard.services.stripe_resync import LOCK_KEY, stripe_resync, stripe_resync_request
+from dashboard.services.stripe import gateway as stripe_gateway
+from dashboard.services.stripe.resync import LOCK_KEY, stripe_resync, stripe_resync_request
 from tests.conftest import configured_test_database_url, engine_for
 from tests.factories import make_price, make_product, make_subscription, make_user
 from tests.stripe_sync.conftest import deliver
@@ -234,7 +234,7 @@ def test_resync_prints_a_table_and_progress(stripe_app, fake_stripe, runner):
 
 
 def test_p21_backoff_grows_exponentially_with_full_jitter():
-    from dashboard.services.stripe_gateway import MAX_DELAY_SECONDS, _retry_delay
+    from dashboard.services.stripe.gateway import MAX_DELAY_SECONDS, _retry_delay
 
     for attempt in range(8):
         cap = min(MAX_DELAY_SECONDS, 0.5 * 2**attempt)

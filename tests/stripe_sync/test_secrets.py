@@ -9,12 +9,12 @@ import sqlalchemy as sa
 
 from config import ConfigError
 from dashboard import create_app
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.jobs import run_pending_jobs
 from dashboard.models import AuditLog, Job, StripeEventRecord
-from dashboard.services.actor import Actor
-from dashboard.services.stripe_gateway import StripeConfigError, scrub, stripe_gateway
-from dashboard.services.stripe_resync import stripe_resync, stripe_resync_request
+from dashboard.services.stripe.gateway import StripeConfigError, scrub, stripe_gateway
+from dashboard.services.stripe.resync import stripe_resync, stripe_resync_request
 from tests.conftest import settings_for
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, counts

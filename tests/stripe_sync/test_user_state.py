@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import TokenLedgerEntry, User, UserRole, UserSubscription, utcnow
-from dashboard.services.actor import Actor
 from dashboard.services.membership import membership_recompute_many
-from dashboard.services.stripe_mapping import ts
-from dashboard.services.stripe_resync import stripe_resync
+from dashboard.services.stripe.mapping import ts
+from dashboard.services.stripe.resync import stripe_resync
 from tests.fakes.stripe_objects import DAY
 from tests.stripe_sync.conftest import deliver
 from tests.stripe_sync.world import build_world, user_state

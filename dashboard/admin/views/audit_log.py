@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from dashboard.admin.kinds import BigTableView
+from dashboard.admin.column_kinds import BigTableView
 from dashboard.admin.links import user_link
 from dashboard.models import AuditLog
 

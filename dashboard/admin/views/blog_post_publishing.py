@@ -25,8 +25,8 @@ from dashboard.auth.sessions import safe_next
 from dashboard.media_views import media_preview_url
 from dashboard.models import BlogPost
 from dashboard.permissions import Op, Tool
-from dashboard.services.publishing import PublishResult, posts_publish, posts_unpublish
-from dashboard.services.render import render_markdown
+from dashboard.services.posts.publishing import PublishResult, posts_publish, posts_unpublish
+from dashboard.services.posts.render import render_markdown
 
 # posts_publish handles posts one by one (unique slugs): keep a bulk run short.
 MAX_BULK_POSTS = 1000

@@ -14,15 +14,15 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dashboard.admin import columns
+from dashboard.admin.column_kinds import BigTableView
 from dashboard.admin.filters import bool_filter, date_filters, flatten, id_filter
-from dashboard.admin.kinds import BigTableView
 from dashboard.admin.listing import SearchColumn, user_email
 from dashboard.admin.lookups import UserLookup
 from dashboard.admin.views.blog_post_publishing import PostPublishing
+from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.models import BlogPost
-from dashboard.services import publishing
-from dashboard.services.errors import BackofficeError
+from dashboard.services.posts import publishing
 
 # Which form field a refusal of ``post_prepare_edit`` belongs to, by its message's start.
 FIELD_OF_ERROR = (

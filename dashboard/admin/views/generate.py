@@ -1,10 +1,10 @@
 """Generate post: an editor turns a customer's text into a draft post, and follows the job.
 
-Doors only: every figure and rule comes from ``dashboard.services.posts`` (characters, cost,
-preview, start, retry) and ``dashboard.services.generations`` (a job's state, the latest
-jobs). The characters and cost the page's script shows while typing use the same definition
-as the server, but the server's figures (Check cost, and the charge itself) are the ones
-that count.
+Doors only: every figure and rule comes from ``dashboard.services.posts.generation``
+(characters, cost, preview, start, retry) and ``dashboard.services.posts.generation_status``
+(a job's state, the latest jobs). The characters and cost the page's script shows while
+typing use the same definition as the server, but the server's figures (Check cost, and the
+charge itself) are the ones that count.
 
 Each rendered form carries a fresh idempotency key (uuid4); the service turns a second
 submission of the same form (a double click, a resent POST) into the first one's job, so
@@ -35,16 +35,11 @@ from dashboard.admin.access import requires
 from dashboard.admin.base import SecureView
 from dashboard.admin.links import model_details_url, user_link
 from dashboard.auth.current import current_actor
+from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.media_views import media_preview_url
 from dashboard.permissions import Tool
-from dashboard.services.ai import TONES, GenerationOptions, ai_configured
-from dashboard.services.errors import BackofficeError, NotFound
-from dashboard.services.generations import (
-    GenerationState,
-    post_generation_state,
-    post_generations_recent,
-)
-from dashboard.services.posts import (
+from dashboard.services.posts.ai import TONES, GenerationOptions, ai_configured
+from dashboard.services.posts.generation import (
     CHARACTERS_PER_TOKEN,
     MAX_CHARACTERS,
     UPLOAD_MAX_BYTES,
@@ -55,7 +50,12 @@ from dashboard.services.posts import (
     post_generation_start,
     post_text_from_upload,
 )
-from dashboard.services.render import render_markdown
+from dashboard.services.posts.generation_status import (
+    GenerationState,
+    post_generation_state,
+    post_generations_recent,
+)
+from dashboard.services.posts.render import render_markdown
 from dashboard.services.user_lookup import user_resolve
 
 # A form (text and fields, not the file) may hold this much: enough for any text up to

@@ -1,5 +1,5 @@
 """The admin home page: the state of the business at a glance (figures and charts from
-``dashboard.admin.home``), and beside it the pages the signed-in role may open."""
+``dashboard.admin.home_figures``), and beside it the pages the signed-in role may open."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import url_for
 from flask_admin import AdminIndexView, expose
 
 from dashboard.admin.access import AccessMixin, requires
-from dashboard.admin.home import home_context
+from dashboard.admin.home_figures import home_context
 from dashboard.admin.links import user_link
 from dashboard.admin.related import related_list_url
 from dashboard.auth.current import current_role, current_staff

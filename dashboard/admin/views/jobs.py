@@ -13,16 +13,16 @@ from typing import Any
 
 from flask import url_for
 
+from dashboard.admin.column_kinds import BigTableView
 from dashboard.admin.filters import choice_filter, date_filters, enum_filter, flatten, id_filter
 from dashboard.admin.json_columns import pretty_json
-from dashboard.admin.kinds import BigTableView
 from dashboard.admin.links import user_link
 from dashboard.admin.listing import SearchColumn
 from dashboard.auth.current import current_role
 from dashboard.models import Job, JobStatus, StaffRole
 from dashboard.permissions import Tool, can
-from dashboard.services.posts import JOB_KIND as GENERATION_KIND
-from dashboard.services.stripe_resync_jobs import JOB_KIND as RESYNC_KIND
+from dashboard.services.posts.generation import JOB_KIND as GENERATION_KIND
+from dashboard.services.stripe.resync_jobs import JOB_KIND as RESYNC_KIND
 
 JOB_KINDS = (RESYNC_KIND, GENERATION_KIND)
 # Roles that may see only some kinds of job (others: every kind the matrix lets them view).

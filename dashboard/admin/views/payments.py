@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import joinedload
 
 from dashboard.admin import columns
+from dashboard.admin.column_kinds import BigMirrorView
 from dashboard.admin.filters import choice_filter, date_filters, flatten, id_filter
-from dashboard.admin.kinds import BigMirrorView
 from dashboard.admin.listing import SearchColumn, user_email
 from dashboard.models import PaymentHistory
 

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy.orm import joinedload
 
 from dashboard.admin import columns
+from dashboard.admin.column_kinds import MirrorView
 from dashboard.admin.filters import bool_filter, choice_filter, flatten, id_filter
-from dashboard.admin.kinds import MirrorView
 from dashboard.admin.related import related_links
 from dashboard.models import StripePrice
 

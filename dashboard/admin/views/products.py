@@ -4,8 +4,8 @@ users on each plan."""
 from __future__ import annotations
 
 from dashboard.admin import columns
+from dashboard.admin.column_kinds import MirrorView
 from dashboard.admin.filters import bool_filter, date_filters, flatten
-from dashboard.admin.kinds import MirrorView
 from dashboard.admin.related import related_links
 from dashboard.models import StripeProduct
 

@@ -19,11 +19,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from dashboard.admin.access import requires
 from dashboard.admin.base import SecureView
 from dashboard.auth.current import current_actor
+from dashboard.core.errors import BackofficeError, Conflict, NotFound
 from dashboard.permissions import Tool
-from dashboard.services.errors import BackofficeError, Conflict, NotFound
-from dashboard.services.stripe_gateway import stripe_configured
-from dashboard.services.stripe_resync import RESYNC_TYPES, stripe_resync_request
-from dashboard.services.stripe_resync_jobs import (
+from dashboard.services.stripe.gateway import stripe_configured
+from dashboard.services.stripe.resync import RESYNC_TYPES, stripe_resync_request
+from dashboard.services.stripe.resync_jobs import (
     COUNTS,
     ResyncJobState,
     stripe_resync_job_active,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import joinedload
 
 from dashboard.admin import columns
+from dashboard.admin.column_kinds import BigTableView
 from dashboard.admin.filters import date_filters, flatten, id_filter
-from dashboard.admin.kinds import BigTableView
 from dashboard.admin.listing import SearchColumn, user_email
 from dashboard.models import Session
 

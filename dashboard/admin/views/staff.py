@@ -1,6 +1,6 @@
 """Staff accounts, for ADMIN only: invite, change role, deactivate/reactivate, reset
 password, reset TOTP. Each is a POST (with its CSRF token) that calls one service in
-dashboard.services.staff, which enforces the rules and writes the audit row."""
+dashboard.services.staff.accounts, which enforces the rules and writes the audit row."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from wtforms.validators import DataRequired, Length, Optional
 from dashboard.admin.access import requires
 from dashboard.admin.base import SecureModelView
 from dashboard.auth.current import current_actor
+from dashboard.core.errors import BackofficeError
 from dashboard.models import StaffAccount, StaffRole
 from dashboard.permissions import Op, Tool
-from dashboard.services import staff as staff_service
-from dashboard.services.errors import BackofficeError
+from dashboard.services.staff import accounts as staff_service
 
 ROLE_CHOICES = [SelectChoice(role.value, role.value.title()) for role in StaffRole]
 

@@ -19,16 +19,16 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from dashboard.admin import columns
+from dashboard.admin.column_kinds import BigTableView
 from dashboard.admin.filters import date_filters, enum_filter, flatten, id_filter
-from dashboard.admin.kinds import BigTableView
 from dashboard.admin.links import user_link
 from dashboard.admin.listing import SearchColumn
 from dashboard.admin.related import related_links
 from dashboard.admin.views.users_bulk import UserBulkActions
 from dashboard.auth.current import current_actor
+from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.models import MembershipStatus, User, UserRole
-from dashboard.services.errors import BackofficeError
 from dashboard.services.user_roles import EDITABLE_ROLES, user_role_change_check
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

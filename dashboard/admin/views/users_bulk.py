@@ -18,9 +18,9 @@ from dashboard.admin.bulk import BulkAction, BulkActionsMixin, BulkOutcome, Sele
 from dashboard.admin.links import user_link
 from dashboard.auth.current import current_actor
 from dashboard.permissions import Tool
-from dashboard.services.moderation_bulk import users_ban_bulk
-from dashboard.services.tokens import MAX_AMOUNT
-from dashboard.services.tokens_bulk import tokens_deduct_bulk, tokens_grant_bulk
+from dashboard.services.moderation.bulk import users_ban_bulk
+from dashboard.services.tokens.bulk import tokens_deduct_bulk, tokens_grant_bulk
+from dashboard.services.tokens.ledger import MAX_AMOUNT
 
 REASON = {"validators": [DataRequired(message="A reason is required."), Length(max=500)]}
 

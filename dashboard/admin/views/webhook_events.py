@@ -18,15 +18,15 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
 from dashboard.admin.access import requires
+from dashboard.admin.column_kinds import BigTableView
 from dashboard.admin.filters import bool_filter, date_filters, flatten, id_filter
 from dashboard.admin.json_columns import pretty_json
-from dashboard.admin.kinds import BigTableView
 from dashboard.admin.listing import SearchColumn
 from dashboard.auth.current import current_actor
+from dashboard.core.errors import BackofficeError
 from dashboard.models import StripeEventRecord
 from dashboard.permissions import Op, Tool
-from dashboard.services.errors import BackofficeError
-from dashboard.services.stripe_events import stripe_event_replay
+from dashboard.services.stripe.events import stripe_event_replay
 
 MSG_REPLAYED = "Replayed {event_id}: {outcome}"
 MSG_REPLAY_FAILED = "Replay of {event_id} failed: {reason}"

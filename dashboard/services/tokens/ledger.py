@@ -17,7 +17,7 @@ Rules:
   (CLI, Stripe sync, generation charges) may do anything.
 
 Set-based changes ("every user matching this filter") and expiry are in
-``dashboard.services.tokens_bulk``.
+``dashboard.services.tokens.bulk``.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict, NotFound
 from dashboard.extensions import db
 from dashboard.models import LedgerKind, TokenLedgerEntry, User, utcnow
 from dashboard.models.base import Timestamp
 from dashboard.permissions import Tool, require_tool
 from dashboard.services import bulk
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.errors import BackofficeError, Conflict, NotFound
 
 ERR_AMOUNT = "The amount must be a whole number greater than zero."
 ERR_REASON = "A reason is required."

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.models import StripePrice, StripeProduct
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
-from dashboard.services.stripe_gateway import Gateway
-from dashboard.services.stripe_mapping import ref_id
-from dashboard.services.stripe_store import TypeReport
-from dashboard.services.stripe_sync import (
+from dashboard.services.stripe.gateway import Gateway
+from dashboard.services.stripe.mapping import ref_id
+from dashboard.services.stripe.store import TypeReport
+from dashboard.services.stripe.sync import (
     stripe_customers_upsert,
     stripe_invoices_upsert,
     stripe_objects_gone,

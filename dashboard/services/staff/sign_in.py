@@ -24,13 +24,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from dashboard import clock
-from dashboard.auth import passwords, totp
+from dashboard.core import clock
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, User, UserRole
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.errors import BackofficeError
+from dashboard.services.staff import passwords, totp
 
 ERR_SIGN_IN = (
     "Sign-in failed. Check your email, password and code; after repeated failures sign-in "

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import current_app
 
-from dashboard import clock
-from dashboard.auth import passwords, totp
+from dashboard.core import clock
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import StaffAccount, StaffRole, UserRole
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record, changes_between
-from dashboard.services.errors import BackofficeError, NotFound, PermissionDenied
-from dashboard.services.staff import (
+from dashboard.services.staff import passwords, totp
+from dashboard.services.staff.accounts import (
     normalize_email,
     user_by_email,
     user_create_for_staff,

@@ -19,7 +19,7 @@ Rules:
   (``changed=False``); it is not an error and writes no audit row.
 - ``users_expire_bans`` unbans everyone whose ``banned_until`` has passed, by the unban rule.
 
-Bans of "every user matching a filter" are in ``dashboard.services.moderation_bulk``.
+Bans of "every user matching a filter" are in ``dashboard.services.moderation.bulk``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import (
     STAFF_ROLE_RANK,
@@ -43,9 +45,7 @@ from dashboard.models import (
     utcnow,
 )
 from dashboard.permissions import Tool, require_tool
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record, changes_between
-from dashboard.services.errors import BackofficeError, NotFound, PermissionDenied
 from dashboard.services.membership import membership_state_for
 
 ERR_REASON = "A reason is required."

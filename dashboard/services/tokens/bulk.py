@@ -1,7 +1,7 @@
 """Token changes for every user matching a filter ("select all N matching"), and expiry.
 
 Set-based: a fixed handful of statements whatever the number of users (see
-``dashboard.services.bulk``). The rules of ``dashboard.services.tokens`` hold for every user
+``dashboard.services.bulk``). The rules of ``dashboard.services.tokens.ledger`` hold for every user
 touched: the matching users are locked, the ledger first explains each balance (opening
 balances and corrections), then one UPDATE changes the balances and one INSERT ... SELECT
 books a ledger row per user, so ``tokens_check`` stays clean.
@@ -25,14 +25,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import LedgerKind, TokenLedgerEntry, User, utcnow
 from dashboard.models.base import Timestamp
 from dashboard.permissions import Tool, require_tool
 from dashboard.services import bulk
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.tokens import (
+from dashboard.services.tokens.ledger import (
     MAX_BALANCE,
     explain_targets,
     validate_amount,

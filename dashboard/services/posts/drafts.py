@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dashboard.services.ai import ERR_INVALID, STAGE_WRITING, BlogDraft, GenerationFailed
+from dashboard.services.posts.ai import ERR_INVALID, STAGE_WRITING, BlogDraft, GenerationFailed
 
 TITLE_MAX = 60
 META_MIN = 120

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from dashboard.auth import passwords
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import StaffAccount, StaffRole, User, UserRole
 from dashboard.permissions import Tool, can
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record, changes_between
-from dashboard.services.errors import BackofficeError, Conflict, NotFound, PermissionDenied
+from dashboard.services.staff import passwords
 
 ERR_NOT_ALLOWED = "Only an admin can manage staff accounts."
 ERR_NO_STAFF = "No staff account with id {staff_id}."

@@ -43,6 +43,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.jobs import UNFINISHED, job_create, job_fail, job_handler, job_progress, job_succeed
 from dashboard.models import (
@@ -56,8 +58,8 @@ from dashboard.models import (
     utcnow,
 )
 from dashboard.permissions import Tool, can
-from dashboard.services.actor import Actor
-from dashboard.services.ai import (
+from dashboard.services.audit import audit_record
+from dashboard.services.posts.ai import (
     ERR_NOT_CONFIGURED,
     GenerationFailed,
     GenerationNotConfigured,
@@ -66,11 +68,9 @@ from dashboard.services.ai import (
     ai_draw_image,
     ai_write_post,
 )
-from dashboard.services.audit import audit_record
-from dashboard.services.drafts import CleanDraft, draft_clean
-from dashboard.services.errors import BackofficeError, Conflict, NotFound, PermissionDenied
-from dashboard.services.media import MediaStore, media_store
-from dashboard.services.tokens import InsufficientTokens, tokens_apply
+from dashboard.services.posts.drafts import CleanDraft, draft_clean
+from dashboard.services.posts.media import MediaStore, media_store
+from dashboard.services.tokens.ledger import InsufficientTokens, tokens_apply
 
 ERR_EMPTY = "The text is empty: paste or upload the customer's text first."
 ERR_TOO_LONG = "The text has {characters:,} characters; at most {limit:,} can be generated at once."

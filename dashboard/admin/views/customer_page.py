@@ -30,18 +30,19 @@ from dashboard.admin.customer_display import money, price, shown_fields, when
 from dashboard.admin.links import model_details_url
 from dashboard.admin.user_lists import user_list_url
 from dashboard.auth.current import current_actor, current_role
+from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.permissions import Op, Tool, can
-from dashboard.services import moderation, tokens
-from dashboard.services.customer import (
+from dashboard.services.customer_overview import (
     MAX_QUERY_LENGTH,
     SECTION_MODELS,
     customer_find,
     customer_profile,
     customer_sections,
 )
-from dashboard.services.errors import BackofficeError, NotFound
-from dashboard.services.stripe_gateway import stripe_configured
-from dashboard.services.stripe_refresh import Freshness, stripe_refresh_user
+from dashboard.services.moderation import bans as moderation
+from dashboard.services.stripe.gateway import stripe_configured
+from dashboard.services.stripe.refresh import Freshness, stripe_refresh_user
+from dashboard.services.tokens import ledger as tokens
 
 MAX_REASON = 1000
 ERR_FORM = "The form was incomplete or malformed; nothing was changed."

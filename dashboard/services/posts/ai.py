@@ -4,7 +4,7 @@ call draws its featured image.
 Safety: the customer's text is data. The policy lives in ``instructions``; the text goes in
 ``input`` between ``<customer_text>`` delimiters that the text itself cannot close; the model
 gets no tools; the answer must match the ``BlogDraft`` schema (and is re-checked in code by
-``dashboard.services.drafts``). Requests carry ``store=False`` unless ``OPENAI_STORE`` is on,
+``dashboard.services.posts.drafts``). Requests carry ``store=False`` unless ``OPENAI_STORE`` is on,
 and a SHA-256 of the user id as ``safety_identifier``.
 
 The client is built lazily from the app's configuration (``OpenAI()`` without a key raises,
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 from flask import current_app
 
-from dashboard.services.errors import BackofficeError
+from dashboard.core.errors import BackofficeError
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -94,7 +94,7 @@ class GenerationNotConfigured(BackofficeError):
 
 # The model's proposal, under a strict JSON schema. Its docstring and descriptions are sent
 # to the model. Lengths are deliberately not constrained here: a slightly long title is
-# capped in code (dashboard.services.drafts) rather than failing the whole generation.
+# capped in code (dashboard.services.posts.drafts) rather than failing the whole generation.
 class BlogDraft(pydantic.BaseModel):
     """A blog post draft with its SEO metadata and featured image brief."""
 

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import StripeCustomer, StripeUnlinkedCustomer, User, cuid, utcnow
-from dashboard.services.stripe_mapping import CustomerIdentity, customer_identity
-from dashboard.services.stripe_store import dialect_insert, pairs
+from dashboard.services.stripe.mapping import CustomerIdentity, customer_identity
+from dashboard.services.stripe.store import dialect_insert, pairs
 
 ERR_NO_USER = "no user with id {hint} or email {email}"
 ERR_TAKEN = "user {user_id} is already linked to Stripe customer {other}"

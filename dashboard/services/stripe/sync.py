@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import (
     LedgerKind,
@@ -35,11 +36,10 @@ from dashboard.models import (
     cuid,
     utcnow,
 )
-from dashboard.services.actor import Actor
 from dashboard.services.membership import membership_recompute_many
-from dashboard.services.stripe_customers import link_customers
-from dashboard.services.stripe_gateway import Gateway
-from dashboard.services.stripe_mapping import (
+from dashboard.services.stripe.customers import link_customers
+from dashboard.services.stripe.gateway import Gateway
+from dashboard.services.stripe.mapping import (
     REFUNDED,
     InvoiceGrant,
     MappingError,
@@ -52,7 +52,7 @@ from dashboard.services.stripe_mapping import (
     subscription_price,
     subscription_row,
 )
-from dashboard.services.stripe_store import (
+from dashboard.services.stripe.store import (
     TableSpec,
     TypeReport,
     claim_marks,
@@ -60,7 +60,7 @@ from dashboard.services.stripe_store import (
     split_unchanged,
     upsert_rows,
 )
-from dashboard.services.tokens import LedgerRequest, tokens_apply_many
+from dashboard.services.tokens.ledger import LedgerRequest, tokens_apply_many
 
 ERR_UNLINKED = "customer {customer} is not linked to a user"
 ERR_GONE = "{kind} {object_id} no longer exists on Stripe"

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import (
@@ -32,11 +34,9 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError
-from dashboard.services.stripe_gateway import Gateway, StripeUnavailable, stripe_gateway
-from dashboard.services.stripe_store import dialect_insert
-from dashboard.services.stripe_sync import stripe_customers_upsert, stripe_subscriptions_upsert
+from dashboard.services.stripe.gateway import Gateway, StripeUnavailable, stripe_gateway
+from dashboard.services.stripe.store import dialect_insert
+from dashboard.services.stripe.sync import stripe_customers_upsert, stripe_subscriptions_upsert
 
 REFRESH_ACTOR = Actor.system("stripe-refresh")
 MSG_REFRESHED = "Refreshed from Stripe at {at:%Y-%m-%d %H:%M:%S} UTC."

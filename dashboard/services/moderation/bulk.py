@@ -1,6 +1,6 @@
 """Banning every user matching a filter ("select all N matching"), set-based.
 
-The rules of ``dashboard.services.moderation`` hold for each user; where a user may not be
+The rules of ``dashboard.services.moderation.bans`` hold for each user; where a user may not be
 banned the bulk ban SKIPS them and counts why, instead of refusing the whole selection:
 already banned (``skipped_already_banned``), the acting staff member themselves
 (``skipped_self``), staff of a higher rank than the actor (``skipped_protected``).
@@ -18,6 +18,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import (
     STAFF_ROLE_RANK,
@@ -31,9 +32,8 @@ from dashboard.models import (
 from dashboard.models.base import Timestamp
 from dashboard.permissions import Tool, require_tool
 from dashboard.services import bulk
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.moderation import (
+from dashboard.services.moderation.bans import (
     actor_rank,
     require_reason,
     revoke_sessions,

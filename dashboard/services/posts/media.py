@@ -28,7 +28,7 @@ from typing import BinaryIO, Protocol
 from flask import current_app
 
 from config import ConfigError
-from dashboard.services.errors import BackofficeError
+from dashboard.core.errors import BackofficeError
 
 ERR_STORAGE = "The image could not be stored: {detail}."
 ERR_KEY = "Not a stored media file: {key!r}."

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import BlogPost, utcnow
 from dashboard.permissions import Tool, can
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.errors import BackofficeError, NotFound, PermissionDenied
-from dashboard.services.posts import (
+from dashboard.services.posts.generation import (
     post_character_count,
     post_slugify,
     post_text_normalise,

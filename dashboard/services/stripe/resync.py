@@ -29,6 +29,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, Conflict
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import (
@@ -41,18 +43,16 @@ from dashboard.models import (
     utcnow,
 )
 from dashboard.permissions import Tool
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.errors import BackofficeError, Conflict
-from dashboard.services.stripe_gateway import (
+from dashboard.services.stripe.gateway import (
     Gateway,
     now_micros,
     require_tool,
     scrub,
     stripe_gateway,
 )
-from dashboard.services.stripe_store import SYNC_COMMIT_OFF, TypeReport
-from dashboard.services.stripe_sync import (
+from dashboard.services.stripe.store import SYNC_COMMIT_OFF, TypeReport
+from dashboard.services.stripe.sync import (
     stripe_customers_upsert,
     stripe_invoices_upsert,
     stripe_objects_gone,

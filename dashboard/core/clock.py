@@ -1,7 +1,7 @@
 """The one clock that sign-in, lockouts and session timeouts read.
 
-Code calls ``clock.now()`` through the module (``from dashboard import clock``) so that tests
-can move time with ``monkeypatch.setattr("dashboard.clock.now", ...)`` instead of sleeping.
+Code calls ``clock.now()`` through the module (``from dashboard.core import clock``) so that tests
+can move time with ``monkeypatch.setattr("dashboard.core.clock.now", ...)`` instead of sleeping.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.core.errors import NotFound
 from dashboard.extensions import db
 from dashboard.models import Job, JobStatus
-from dashboard.services.errors import NotFound
-from dashboard.services.stripe_resync import RESYNC_TYPES
+from dashboard.services.stripe.resync import RESYNC_TYPES
 
 JOB_KIND = "stripe_resync"
 ERR_NOT_FOUND = "No Stripe resync job with this id."

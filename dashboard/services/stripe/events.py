@@ -24,13 +24,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.extensions import db
 from dashboard.models import StripeEventRecord, utcnow
 from dashboard.permissions import Tool
-from dashboard.services.actor import Actor
 from dashboard.services.audit import audit_record
-from dashboard.services.errors import BackofficeError, NotFound
-from dashboard.services.stripe_gateway import (
+from dashboard.services.stripe.gateway import (
     Gateway,
     SignatureError,
     StripeConfigError,
@@ -39,9 +39,9 @@ from dashboard.services.stripe_gateway import (
     stripe_gateway,
     verify_signature,
 )
-from dashboard.services.stripe_handlers import EVENT_HANDLERS
-from dashboard.services.stripe_mapping import ts
-from dashboard.services.stripe_store import (
+from dashboard.services.stripe.handlers import EVENT_HANDLERS
+from dashboard.services.stripe.mapping import ts
+from dashboard.services.stripe.store import (
     MAX_LISTED,
     SYNC_COMMIT_OFF,
     cached_statement,

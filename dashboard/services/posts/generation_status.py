@@ -1,6 +1,6 @@
 """What the Generate and job pages show about post generations: one job's state in words,
 and the latest jobs. Read-only; starting, retrying and failing jobs is in
-``dashboard.services.posts``.
+``dashboard.services.posts.generation``.
 
 Progress is one of five words: queued, writing, drawing, saved, failed. The job records
 them as it goes (``posts.PROGRESS_*``); a job that finished without recording one (it failed
@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.core.errors import NotFound
 from dashboard.extensions import db
 from dashboard.models import BlogPost, Job, JobStatus, LedgerKind, TokenLedgerEntry, User
-from dashboard.services.errors import NotFound
-from dashboard.services.posts import (
+from dashboard.services.posts.generation import (
     ERR_JOB,
     JOB_KIND,
     PROGRESS_DRAWING,

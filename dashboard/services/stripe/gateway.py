@@ -30,9 +30,9 @@ import urllib3
 from flask import current_app
 
 from config import LIVE_KEY_PREFIXES, stripe_key_problem
+from dashboard.core.actor import Actor
+from dashboard.core.errors import BackofficeError, PermissionDenied
 from dashboard.permissions import Tool, can
-from dashboard.services.actor import Actor
-from dashboard.services.errors import BackofficeError, PermissionDenied
 
 ERR_NO_KEY = "Stripe is not configured: set STRIPE_SECRET_KEY."
 ERR_UNAVAILABLE = "Stripe did not answer ({detail}); try again later."
