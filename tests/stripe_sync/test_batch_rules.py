@@ -15,8 +15,8 @@ from dashboard.services.membership import membership_recompute, membership_recom
 from dashboard.services.tokens.ledger import (
     InsufficientTokens,
     LedgerRequest,
-    tokens_apply,
-    tokens_apply_many,
+    tokens_apply_in_transaction,
+    tokens_apply_many_in_transaction,
 )
 from tests.factories import make_price, make_subscription, make_user
 
@@ -66,7 +66,7 @@ def test_membership_recompute_many_matches_membership_recompute(app):
 def test_tokens_apply_many_books_like_tokens_apply(app):
     alone, batched = make_user(tokens=5), make_user(tokens=5)  # balances before the ledger
     expires = utcnow().replace(microsecond=0) + timedelta(days=30)
-    tokens_apply(
+    tokens_apply_in_transaction(
         user_id=alone.id,
         delta=100,
         kind=LedgerKind.SUBSCRIPTION_GRANT,
@@ -81,8 +81,10 @@ def test_tokens_apply_many_books_like_tokens_apply(app):
         LedgerRequest(alone.id, 100, LedgerKind.SUBSCRIPTION_GRANT, "r", "in_a", expires),
     ]
 
-    assert tokens_apply_many(requests=requests, actor=ACTOR) == 1  # twins and done ones skipped
-    assert tokens_apply_many(requests=requests, actor=ACTOR) == 0
+    assert (
+        tokens_apply_many_in_transaction(requests=requests, actor=ACTOR) == 1
+    )  # twins and done ones skipped
+    assert tokens_apply_many_in_transaction(requests=requests, actor=ACTOR) == 0
 
     def ledger(user_id: str) -> list[tuple]:
         return db.session.execute(
@@ -108,6 +110,6 @@ def test_tokens_apply_many_refuses_a_negative_balance_and_writes_nothing(app):
         LedgerRequest(user.id, -50, LedgerKind.DEDUCT, "too much", "d1"),
     ]
     with pytest.raises(InsufficientTokens):
-        tokens_apply_many(requests=requests, actor=ACTOR)
+        tokens_apply_many_in_transaction(requests=requests, actor=ACTOR)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TokenLedgerEntry)) == 0

@@ -70,7 +70,7 @@ from dashboard.services.posts.ai import (
 )
 from dashboard.services.posts.drafts import CleanDraft, draft_clean
 from dashboard.services.posts.media import MediaStore, media_store
-from dashboard.services.tokens.ledger import InsufficientTokens, tokens_apply
+from dashboard.services.tokens.ledger import InsufficientTokens, tokens_apply_in_transaction
 
 ERR_EMPTY = "The text is empty: paste or upload the customer's text first."
 ERR_TOO_LONG = "The text has {characters:,} characters; at most {limit:,} can be generated at once."
@@ -314,7 +314,7 @@ def post_generation_start(
     try:
         # Lock the user before inserting the job: the job's foreign key takes a share lock
         # on the user row, and two generations each holding one while waiting for the
-        # other's would deadlock in tokens_apply. Locked first, they simply queue.
+        # other's would deadlock in the charge's own lock. Locked first, they simply queue.
         user = db.session.execute(
             sa.select(User)
             .where(User.id == user_id)
@@ -329,7 +329,7 @@ def post_generation_start(
         if existing is not None:
             db.session.rollback()
             return _seen_before(existing, user_id)
-        if user.tokens < cost:  # authoritative under the lock; tokens_apply guards too
+        if user.tokens < cost:  # authoritative under the lock; the charge checks too
             raise InsufficientTokens(
                 ERR_BALANCE.format(
                     cost=cost, s="" if cost == 1 else "s", email=user.email, balance=user.tokens
@@ -349,7 +349,7 @@ def post_generation_start(
             subject_user_id=user_id,
         )
         job.progress_message = PROGRESS_QUEUED
-        tokens_apply(
+        tokens_apply_in_transaction(
             user_id=user_id,
             delta=-cost,
             kind=LedgerKind.GENERATION_CHARGE,
@@ -434,7 +434,7 @@ def _refund_failed_generation(job_id: str, error: str, actor: Actor) -> None:
     # No charge row: nothing was taken, or the user (and their ledger) was deleted.
     if charge is not None:
         refunded = -charge.delta
-        tokens_apply(
+        tokens_apply_in_transaction(
             user_id=charge.user_id,
             delta=refunded,
             kind=LedgerKind.GENERATION_REFUND,

@@ -60,7 +60,7 @@ from dashboard.services.stripe.store import (
     split_unchanged,
     upsert_rows,
 )
-from dashboard.services.tokens.ledger import LedgerRequest, tokens_apply_many
+from dashboard.services.tokens.ledger import LedgerRequest, tokens_apply_many_in_transaction
 
 ERR_UNLINKED = "customer {customer} is not linked to a user"
 ERR_GONE = "{kind} {object_id} no longer exists on Stripe"
@@ -357,4 +357,4 @@ def _grant_tokens(
         for grant in sorted(due, key=lambda g: (g.period_end, g.invoice_id))
         if (allowances.get(grant.product_id) or 0) > 0
     ]
-    return tokens_apply_many(requests=requests, actor=actor)
+    return tokens_apply_many_in_transaction(requests=requests, actor=actor)
