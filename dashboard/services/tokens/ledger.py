@@ -36,6 +36,7 @@ from dashboard.extensions import db
 from dashboard.models import LedgerKind, TokenLedgerEntry, User, utcnow
 from dashboard.permissions import Tool, require_tool
 from dashboard.services.audit import audit_record
+from dashboard.services.tokens.reconcile import explanation_row, recorded_balances
 from dashboard.services.users import ERR_USER as ERR_USER  # doors format it for a bad id
 from dashboard.services.users import users_lock
 
@@ -49,9 +50,6 @@ ERR_KIND = "{kind} cannot be used to {direction} tokens."
 ERR_REFERENCE_USED = "Reference {reference!r} was already used for {kind} of another user."
 MAX_AMOUNT = 1_000_000
 MAX_BALANCE = 2_147_483_647  # User.tokens is a 32-bit INTEGER
-
-REASON_OPENING = "Balance before Backoffice's ledger"
-REASON_CORRECTION = "Balance changed outside Backoffice's ledger"
 
 # Kinds that add tokens and kinds that remove them; the sign of the delta follows.
 CREDIT_KINDS = frozenset(
@@ -118,41 +116,6 @@ def _booked(changes: list[_Change]) -> dict[tuple[LedgerKind, str], TokenLedgerE
     return {(r.kind, r.reference): r for r in rows if (r.kind, r.reference) in wanted}
 
 
-def _recorded_balances(user_ids: list[str]) -> dict[str, int]:
-    """The balance each user's latest ledger row recorded (users without rows are absent)."""
-    return dict(
-        db.session.execute(
-            sa.select(TokenLedgerEntry.user_id, TokenLedgerEntry.balance_after).where(
-                TokenLedgerEntry.id.in_(
-                    sa.select(sa.func.max(TokenLedgerEntry.id))
-                    .where(TokenLedgerEntry.user_id.in_(user_ids))
-                    .group_by(TokenLedgerEntry.user_id)
-                )
-            )
-        ).all()
-    )
-
-
-def _explanation(
-    user_id: str, balance: int, recorded: int | None, actor: Actor
-) -> TokenLedgerEntry | None:
-    """The row booking what the ledger does not explain of a (locked) balance: an opening
-    balance for a user without rows, a correction where the balance drifted."""
-    if balance == (recorded or 0):
-        return None
-    opening = recorded is None
-    return TokenLedgerEntry(
-        user_id=user_id,
-        delta=balance - (recorded or 0),
-        balance_after=balance,
-        kind=LedgerKind.OPENING_BALANCE if opening else LedgerKind.CORRECTION,
-        reason=REASON_OPENING if opening else REASON_CORRECTION,
-        actor_label=actor.label,
-        actor_staff_id=actor.staff_id,
-        created_at=utcnow(),
-    )
-
-
 def _iso(value: object) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
 
@@ -185,13 +148,13 @@ def _apply(
     if not pending:
         return booked, []
     touched = sorted({c.user_id for c in pending})
-    recorded = _recorded_balances(touched)
+    recorded = recorded_balances(touched)
     balances = {user_id: users[user_id].tokens for user_id in touched}
     expiry = {user_id: users[user_id].tokens_expires_at for user_id in touched}
     explained = {
         user_id: row
         for user_id in touched
-        if (row := _explanation(user_id, balances[user_id], recorded.get(user_id), actor))
+        if (row := explanation_row(user_id, balances[user_id], recorded.get(user_id), actor))
     }
     entries = list(explained.values())
     applied: list[TokenChange] = []
@@ -321,14 +284,7 @@ def tokens_apply_many_in_transaction(*, requests: list[LedgerRequest], actor: Ac
     audit row per change; no balance below zero, else InsufficientTokens and nothing is
     written. Returns how many changes were applied."""
     changes = [
-        _Change(
-            r.user_id,
-            r.delta,
-            r.kind,
-            r.reason,
-            r.reference,
-            _UNSET if r.expires_at is None else r.expires_at,
-        )
+        _Change(r.user_id, r.delta, r.kind, r.reason, r.reference, r.expires_at or _UNSET)
         for r in requests
     ]
     return len(_apply(changes, actor)[1])

@@ -1,8 +1,11 @@
 """Whether the ledger explains every balance, and booking what it does not.
 
-``tokens_check`` reports users whose balance and ledger disagree; ``tokens_reconcile`` books
-an opening balance or a correction for every user the ledger does not explain, set-based
-(``explain_targets_in_transaction`` is the same booking for a bulk change's locked targets).
+The rule: what the ledger does not explain of a balance is booked before the balance changes,
+as an OPENING_BALANCE row for a user without rows and a CORRECTION row where the balance
+drifted from the one the last row recorded. ``explanation_row`` is that rule for one locked
+user (the ledger's single and batched changes), ``explain_targets_in_transaction`` for a bulk
+change's locked targets, and ``tokens_reconcile`` for every user at once. ``tokens_check``
+reports users whose balance and ledger disagree.
 """
 
 from __future__ import annotations
@@ -19,7 +22,45 @@ from dashboard.models import LedgerKind, TokenLedgerEntry, User, utcnow
 from dashboard.models.base import Timestamp
 from dashboard.services import bulk
 from dashboard.services.audit import audit_record
-from dashboard.services.tokens.ledger import REASON_CORRECTION, REASON_OPENING
+
+REASON_OPENING = "Balance before Backoffice's ledger"
+REASON_CORRECTION = "Balance changed outside Backoffice's ledger"
+
+
+def recorded_balances(user_ids: list[str]) -> dict[str, int]:
+    """The balance each user's latest ledger row recorded (users without rows are absent)."""
+    return dict(
+        db.session.execute(
+            sa.select(TokenLedgerEntry.user_id, TokenLedgerEntry.balance_after).where(
+                TokenLedgerEntry.id.in_(
+                    sa.select(sa.func.max(TokenLedgerEntry.id))
+                    .where(TokenLedgerEntry.user_id.in_(user_ids))
+                    .group_by(TokenLedgerEntry.user_id)
+                )
+            )
+        ).all()
+    )
+
+
+def explanation_row(
+    user_id: str, balance: int, recorded: int | None, actor: Actor
+) -> TokenLedgerEntry | None:
+    """The unsaved row booking what the ledger does not explain of a (locked) balance, given
+    the balance the user's last row ``recorded``: an opening balance for a user without rows,
+    a correction where the balance drifted; None when the ledger explains it."""
+    if balance == (recorded or 0):
+        return None
+    opening = recorded is None
+    return TokenLedgerEntry(
+        user_id=user_id,
+        delta=balance - (recorded or 0),
+        balance_after=balance,
+        kind=LedgerKind.OPENING_BALANCE if opening else LedgerKind.CORRECTION,
+        reason=REASON_OPENING if opening else REASON_CORRECTION,
+        actor_label=actor.label,
+        actor_staff_id=actor.staff_id,
+        created_at=utcnow(),
+    )
 
 
 @dataclass(frozen=True)
