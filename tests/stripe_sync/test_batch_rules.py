@@ -11,7 +11,10 @@ import sqlalchemy as sa
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, LedgerKind, TokenLedgerEntry, User, UserRole, utcnow
-from dashboard.services.membership import membership_recompute, membership_recompute_many
+from dashboard.services.membership import (
+    membership_recompute_in_transaction,
+    membership_recompute_many_in_transaction,
+)
 from dashboard.services.tokens.ledger import (
     InsufficientTokens,
     LedgerRequest,
@@ -51,8 +54,10 @@ def test_membership_recompute_many_matches_membership_recompute(app):
     make_subscription(banned, price)
 
     for one, _ in pairs:
-        membership_recompute(user_id=one, actor=ACTOR)
-    changed = membership_recompute_many(user_ids=[m for _, m in pairs] + [banned.id], actor=ACTOR)
+        membership_recompute_in_transaction(user_id=one, actor=ACTOR)
+    changed = membership_recompute_many_in_transaction(
+        user_ids=[m for _, m in pairs] + [banned.id], actor=ACTOR
+    )
 
     assert [_state(one) for one, _ in pairs] == [_state(many) for _, many in pairs]
     assert _state(banned.id)[0] == UserRole.BANNED
@@ -60,7 +65,9 @@ def test_membership_recompute_many_matches_membership_recompute(app):
         sa.select(AuditLog.target_id).where(AuditLog.action == "user.membership_recompute")
     ).all()
     assert changed == sum(1 for _, m in pairs if m in audits)
-    assert membership_recompute_many(user_ids=[m for _, m in pairs], actor=ACTOR) == 0
+    assert (
+        membership_recompute_many_in_transaction(user_ids=[m for _, m in pairs], actor=ACTOR) == 0
+    )
 
 
 def test_tokens_apply_many_books_like_tokens_apply(app):

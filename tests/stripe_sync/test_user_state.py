@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import TokenLedgerEntry, User, UserRole, UserSubscription, utcnow
-from dashboard.services.membership import membership_recompute_many
+from dashboard.services.membership import membership_recompute_many_in_transaction
 from dashboard.services.stripe.mapping import ts
 from dashboard.services.stripe.resync import stripe_resync
 from tests.fakes.stripe_objects import DAY
@@ -43,7 +43,7 @@ def test_p14_role_and_status_follow_the_rule_for_every_subscription_status(
     assert (role, membership) == expected
     assert product == (world.product["id"] if role == "PREMIUM" else None)
     # The rule is a pure function of the stored rows: recomputing changes nothing.
-    assert membership_recompute_many(user_ids=[world.user.id], actor=CLI) == 0
+    assert membership_recompute_many_in_transaction(user_ids=[world.user.id], actor=CLI) == 0
     assert user_state(world.user.id)[:2] == expected
 
 

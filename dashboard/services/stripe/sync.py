@@ -36,7 +36,7 @@ from dashboard.models import (
     cuid,
     utcnow,
 )
-from dashboard.services.membership import membership_recompute_many
+from dashboard.services.membership import membership_recompute_many_in_transaction
 from dashboard.services.stripe.customers import link_customers
 from dashboard.services.stripe.gateway import Gateway
 from dashboard.services.stripe.mapping import (
@@ -220,7 +220,7 @@ def customer_users(gateway: Gateway | None, customer_ids: Iterable[str]) -> dict
 
 
 def _recompute(user_ids: Iterable[str], actor: Actor) -> None:
-    membership_recompute_many(user_ids=user_ids, actor=actor)
+    membership_recompute_many_in_transaction(user_ids=user_ids, actor=actor)
 
 
 def stripe_subscriptions_upsert(
