@@ -20,6 +20,7 @@ from flask import current_app
 from dashboard.core import clock
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import StaffAccount, StaffRole, UserRole
 from dashboard.services.audit import audit_record, changes_between
@@ -77,19 +78,19 @@ def staff_change_password(
     _check_password(new_password, staff.email)
     if passwords.verify_password(staff.password_hash, new_password):
         raise BackofficeError(ERR_SAME_PASSWORD)
-    staff.password_hash = passwords.hash_password(new_password)
-    was_required = staff.password_change_required
-    staff.password_change_required = False
-    staff.session_version += 1
-    audit_record(
-        actor=actor,
-        action="staff.change_password",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes={"password_hash": {"before": "", "after": ""}},
-        details={"forced": was_required},
-    )
-    db.session.commit()
+    with unit_of_work():
+        staff.password_hash = passwords.hash_password(new_password)
+        was_required = staff.password_change_required
+        staff.password_change_required = False
+        staff.session_version += 1
+        audit_record(
+            actor=actor,
+            action="staff.change_password",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes={"password_hash": {"before": "", "after": ""}},
+            details={"forced": was_required},
+        )
     return staff
 
 
@@ -102,19 +103,19 @@ def staff_enroll_totp(*, staff_id: str, secret: str, code: str, actor: Actor) ->
     step = totp.matching_step(secret, code, now=clock.now(), last_step=None)
     if step is None:
         raise BackofficeError(ERR_TOTP_CODE)
-    was_enrolled = staff.totp_enrolled
-    codes = passwords.generate_recovery_codes()
-    staff.totp_secret = secret
-    staff.totp_last_step = step
-    staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
-    audit_record(
-        actor=actor,
-        action="staff.enroll_totp",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes={"totp_enrolled": {"before": was_enrolled, "after": True}},
-    )
-    db.session.commit()
+    with unit_of_work():
+        was_enrolled = staff.totp_enrolled
+        codes = passwords.generate_recovery_codes()
+        staff.totp_secret = secret
+        staff.totp_last_step = step
+        staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
+        audit_record(
+            actor=actor,
+            action="staff.enroll_totp",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes={"totp_enrolled": {"before": was_enrolled, "after": True}},
+        )
     return codes
 
 
@@ -125,16 +126,16 @@ def staff_regenerate_recovery_codes(*, staff_id: str, actor: Actor) -> list[str]
     staff = _load(staff_id)
     if not staff.totp_enrolled:
         raise BackofficeError(ERR_NOT_ENROLLED)
-    codes = passwords.generate_recovery_codes()
-    staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
-    audit_record(
-        actor=actor,
-        action="staff.regenerate_recovery_codes",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        details={"count": len(codes)},
-    )
-    db.session.commit()
+    with unit_of_work():
+        codes = passwords.generate_recovery_codes()
+        staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
+        audit_record(
+            actor=actor,
+            action="staff.regenerate_recovery_codes",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            details={"count": len(codes)},
+        )
     return codes
 
 
@@ -160,47 +161,47 @@ def staff_setup_admin(
     _check_password(password, email)
     user = user_by_email(email)
     created_user = user is None
-    if user is None:
-        user = user_create_for_staff(
-            email=email, role=UserRole.ADMIN, actor=actor, purpose="flask setup-admin"
+    with unit_of_work():
+        if user is None:
+            user = user_create_for_staff(
+                email=email, role=UserRole.ADMIN, actor=actor, purpose="flask setup-admin"
+            )
+        else:
+            user_make_admin(user, actor=actor, reason="flask setup-admin")
+        staff = db.session.execute(
+            sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
+        ).scalar_one_or_none()
+        created_staff = staff is None
+        before = {} if staff is None else {"role": staff.role, "is_active": staff.is_active}
+        if staff is None:
+            staff = StaffAccount(user_id=user.id, role=StaffRole.ADMIN, recovery_code_hashes=[])
+            db.session.add(staff)
+        staff.role = StaffRole.ADMIN
+        staff.is_active = True
+        staff.password_hash = passwords.hash_password(password)
+        staff.password_change_required = False
+        staff.failed_sign_ins = 0
+        staff.locked_until = None
+        staff.session_version = (staff.session_version or 1) + (0 if created_staff else 1)
+        result = AdminSetup(staff=staff, created_user=created_user, created_staff=created_staff)
+        if with_totp:
+            secret = totp.new_secret()
+            codes = passwords.generate_recovery_codes()
+            staff.totp_secret = secret
+            staff.totp_last_step = None
+            staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
+            result.totp_uri = totp.provisioning_uri(secret, user.email)
+            result.recovery_codes = codes
+        db.session.flush()
+        audit_record(
+            actor=actor,
+            action="staff.setup_admin",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes=changes_between(before, {"role": staff.role, "is_active": True})
+            | {"password_hash": {"before": "", "after": ""}},
+            details={"email": user.email, "totp": with_totp},
         )
-    else:
-        user_make_admin(user, actor=actor, reason="flask setup-admin")
-    staff = db.session.execute(
-        sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
-    ).scalar_one_or_none()
-    created_staff = staff is None
-    before = {} if staff is None else {"role": staff.role, "is_active": staff.is_active}
-    if staff is None:
-        staff = StaffAccount(user_id=user.id, role=StaffRole.ADMIN, recovery_code_hashes=[])
-        db.session.add(staff)
-    staff.role = StaffRole.ADMIN
-    staff.is_active = True
-    staff.password_hash = passwords.hash_password(password)
-    staff.password_change_required = False
-    staff.failed_sign_ins = 0
-    staff.locked_until = None
-    staff.session_version = (staff.session_version or 1) + (0 if created_staff else 1)
-    result = AdminSetup(staff=staff, created_user=created_user, created_staff=created_staff)
-    if with_totp:
-        secret = totp.new_secret()
-        codes = passwords.generate_recovery_codes()
-        staff.totp_secret = secret
-        staff.totp_last_step = None
-        staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
-        result.totp_uri = totp.provisioning_uri(secret, user.email)
-        result.recovery_codes = codes
-    db.session.flush()
-    audit_record(
-        actor=actor,
-        action="staff.setup_admin",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes=changes_between(before, {"role": staff.role, "is_active": True})
-        | {"password_hash": {"before": "", "after": ""}},
-        details={"email": user.email, "totp": with_totp},
-    )
-    db.session.commit()
     return result
 
 
@@ -211,41 +212,44 @@ def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
     Raises PermissionDenied in production."""
     if current_app.config["ENV_NAME"] == "production":
         raise PermissionDenied(ERR_DEMO_IN_PRODUCTION)
-    for role, email, password in DEMO_STAFF:
-        user = user_by_email(email)
-        if user is None:
-            user = user_create_for_staff(
-                email=email, name=f"Demo {role.value.title()}", actor=actor, purpose="demo staff"
+    with unit_of_work():
+        for role, email, password in DEMO_STAFF:
+            user = user_by_email(email)
+            if user is None:
+                user = user_create_for_staff(
+                    email=email,
+                    name=f"Demo {role.value.title()}",
+                    actor=actor,
+                    purpose="demo staff",
+                )
+            if user.role == UserRole.BANNED:
+                user.role = UserRole.USER
+            if role == StaffRole.ADMIN:
+                user_make_admin(user, actor=actor, reason="demo ADMIN staff")
+            staff = db.session.execute(
+                sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
+            ).scalar_one_or_none()
+            if staff is None:
+                staff = StaffAccount(user_id=user.id, role=role, recovery_code_hashes=[])
+                db.session.add(staff)
+            elif passwords.verify_password(staff.password_hash, password) and (
+                staff.role == role and staff.is_active and not staff.totp_secret
+            ):
+                continue
+            staff.role = role
+            staff.is_active = True
+            staff.password_hash = passwords.hash_password(password)
+            staff.password_change_required = False
+            staff.totp_secret = None
+            staff.recovery_code_hashes = []
+            staff.failed_sign_ins = 0
+            staff.locked_until = None
+            db.session.flush()
+            audit_record(
+                actor=actor,
+                action="staff.demo",
+                target_model="StaffAccount",
+                target_id=staff.id,
+                details={"email": email, "role": role.value},
             )
-        if user.role == UserRole.BANNED:
-            user.role = UserRole.USER
-        if role == StaffRole.ADMIN:
-            user_make_admin(user, actor=actor, reason="demo ADMIN staff")
-        staff = db.session.execute(
-            sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
-        ).scalar_one_or_none()
-        if staff is None:
-            staff = StaffAccount(user_id=user.id, role=role, recovery_code_hashes=[])
-            db.session.add(staff)
-        elif passwords.verify_password(staff.password_hash, password) and (
-            staff.role == role and staff.is_active and not staff.totp_secret
-        ):
-            continue
-        staff.role = role
-        staff.is_active = True
-        staff.password_hash = passwords.hash_password(password)
-        staff.password_change_required = False
-        staff.totp_secret = None
-        staff.recovery_code_hashes = []
-        staff.failed_sign_ins = 0
-        staff.locked_until = None
-        db.session.flush()
-        audit_record(
-            actor=actor,
-            action="staff.demo",
-            target_model="StaffAccount",
-            target_id=staff.id,
-            details={"email": email, "role": role.value},
-        )
-    db.session.commit()
     return list(DEMO_STAFF)

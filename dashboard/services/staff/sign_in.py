@@ -27,6 +27,7 @@ from flask import current_app
 from dashboard.core import clock
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, User, UserRole
 from dashboard.services.audit import audit_record
@@ -100,40 +101,51 @@ def _fail(
     email: str | None = None,
     count: bool = True,
 ) -> SignInFailed:
-    """Record a failure (counter, lockout, audit rows), commit, and return the error to raise."""
+    """Record a failure (counter, lockout, audit rows), commit, and return the error to raise.
+
+    Sign-in runs outside any caller's unit of work, so the unit here is the outermost one
+    and commits: the failure stays recorded although the caller then raises."""
     details = {"step": step, "why": why}
     if email is not None:
         details["email"] = email[:MAX_EMAIL_IN_AUDIT]
-    if staff is not None and count:
-        staff.failed_sign_ins += 1
-        details["failures"] = staff.failed_sign_ins
-    audit_record(
-        actor=actor,
-        action=FAILED,
-        target_model="StaffAccount" if staff else None,
-        target_id=staff.id if staff else None,
-        details=details,
-    )
-    if staff is not None and count and staff.failed_sign_ins >= _setting("SIGN_IN_MAX_FAILURES"):
-        staff.lockouts += 1
-        minutes = lockout_minutes(staff.lockouts)
-        staff.locked_until = now + timedelta(minutes=minutes)
-        staff.failed_sign_ins = 0
+    with unit_of_work():
+        if staff is not None and count:
+            staff.failed_sign_ins += 1
+            details["failures"] = staff.failed_sign_ins
         audit_record(
             actor=actor,
-            action="auth.lockout",
-            target_model="StaffAccount",
-            target_id=staff.id,
-            details={"minutes": minutes, "lockouts": staff.lockouts, "until": staff.locked_until},
+            action=FAILED,
+            target_model="StaffAccount" if staff else None,
+            target_id=staff.id if staff else None,
+            details=details,
         )
-    db.session.flush()
-    if ip_failures(actor.ip, now=now) == _setting("SIGN_IN_IP_LIMIT"):
-        audit_record(
-            actor=actor,
-            action="auth.ip_limited",
-            details={"minutes": _setting("SIGN_IN_IP_WINDOW_MINUTES")},
-        )
-    db.session.commit()
+        if (
+            staff is not None
+            and count
+            and staff.failed_sign_ins >= _setting("SIGN_IN_MAX_FAILURES")
+        ):
+            staff.lockouts += 1
+            minutes = lockout_minutes(staff.lockouts)
+            staff.locked_until = now + timedelta(minutes=minutes)
+            staff.failed_sign_ins = 0
+            audit_record(
+                actor=actor,
+                action="auth.lockout",
+                target_model="StaffAccount",
+                target_id=staff.id,
+                details={
+                    "minutes": minutes,
+                    "lockouts": staff.lockouts,
+                    "until": staff.locked_until,
+                },
+            )
+        db.session.flush()
+        if ip_failures(actor.ip, now=now) == _setting("SIGN_IN_IP_LIMIT"):
+            audit_record(
+                actor=actor,
+                action="auth.ip_limited",
+                details={"minutes": _setting("SIGN_IN_IP_WINDOW_MINUTES")},
+            )
     return SignInFailed(ERR_SIGN_IN)
 
 
@@ -187,8 +199,8 @@ def staff_sign_in_password(
     if not passwords.verify_password(staff.password_hash, password):
         raise _fail(staff=staff, actor=actor, step="password", why="wrong password", now=now)
     if passwords.needs_rehash(staff.password_hash or ""):
-        staff.password_hash = passwords.hash_password(password)
-        db.session.commit()
+        with unit_of_work():
+            staff.password_hash = passwords.hash_password(password)
     return staff
 
 
@@ -210,23 +222,23 @@ def staff_sign_in_second_factor(
         staff.totp_secret or "", code, now=now, last_step=staff.totp_last_step
     )
     if step is not None:
-        staff.totp_last_step = step
-        db.session.commit()
+        with unit_of_work():
+            staff.totp_last_step = step
         return False
     index = passwords.match_recovery_code(list(staff.recovery_code_hashes or []), code)
     if index is None:
         raise _fail(staff=staff, actor=actor, step="totp", why="wrong code", now=now)
-    remaining = list(staff.recovery_code_hashes)
-    del remaining[index]
-    staff.recovery_code_hashes = remaining
-    audit_record(
-        actor=actor,
-        action="auth.recovery_code_used",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        details={"remaining": len(remaining)},
-    )
-    db.session.commit()
+    with unit_of_work():
+        remaining = list(staff.recovery_code_hashes)
+        del remaining[index]
+        staff.recovery_code_hashes = remaining
+        audit_record(
+            actor=actor,
+            action="auth.recovery_code_used",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            details={"remaining": len(remaining)},
+        )
     return True
 
 
@@ -248,19 +260,19 @@ def staff_sign_in_complete(
     staff = _load_for_update(staff_id)
     if staff is None or _refusal(staff, now):
         raise SignInFailed(ERR_SIGN_IN)
-    staff.failed_sign_ins = 0
-    staff.lockouts = 0
-    staff.locked_until = None
-    staff.last_sign_in_at = now
-    staff.last_sign_in_ip = ip
-    audit_record(
-        actor=staff_actor(staff, ip=ip, user_agent=user_agent),
-        action="auth.sign_in",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        details={"method": method},
-    )
-    db.session.commit()
+    with unit_of_work():
+        staff.failed_sign_ins = 0
+        staff.lockouts = 0
+        staff.locked_until = None
+        staff.last_sign_in_at = now
+        staff.last_sign_in_ip = ip
+        audit_record(
+            actor=staff_actor(staff, ip=ip, user_agent=user_agent),
+            action="auth.sign_in",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            details={"method": method},
+        )
     return staff
 
 
@@ -270,20 +282,20 @@ def staff_sign_out(*, staff_id: str, actor: Actor) -> None:
     staff = _load_for_update(staff_id)
     if staff is None:
         return
-    staff.session_version += 1
-    audit_record(
-        actor=actor, action="auth.sign_out", target_model="StaffAccount", target_id=staff.id
-    )
-    db.session.commit()
+    with unit_of_work():
+        staff.session_version += 1
+        audit_record(
+            actor=actor, action="auth.sign_out", target_model="StaffAccount", target_id=staff.id
+        )
 
 
 def staff_session_ended(*, staff_id: str, actor: Actor, why: str) -> None:
     """Audit a session Backoffice ended by itself (``why``: idle, too old, revoked)."""
-    audit_record(
-        actor=actor,
-        action="auth.session_ended",
-        target_model="StaffAccount",
-        target_id=staff_id,
-        details={"why": why},
-    )
-    db.session.commit()
+    with unit_of_work():
+        audit_record(
+            actor=actor,
+            action="auth.session_ended",
+            target_model="StaffAccount",
+            target_id=staff_id,
+            details={"why": why},
+        )
