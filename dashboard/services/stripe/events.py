@@ -26,6 +26,7 @@ from flask import current_app
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, NotFound
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import StripeEventRecord, utcnow
 from dashboard.permissions import Tool
@@ -102,14 +103,14 @@ def stripe_event_record(*, event: dict[str, Any], source: str, error: str | None
         "attempts": 1,
         "error": error,
     }
-    if db.session.get_bind().dialect.name == "postgresql":
-        # No WAL flush wait here: the row is visible at once, and the commit of the
-        # processing transaction (or of its error) flushes this one too before any answer
-        # goes out. A crash in between loses no acknowledged delivery: Stripe resends it.
-        db.session.execute(SYNC_COMMIT_OFF)
-    stmt = cached_statement(("event_record",), _record_statement)
-    processed_at = db.session.execute(stmt, values).scalar_one()
-    db.session.commit()
+    with unit_of_work():
+        if db.session.get_bind().dialect.name == "postgresql":
+            # No WAL flush wait here: the row is visible at once, and the commit of the
+            # processing transaction (or of its error) flushes this one too before any answer
+            # goes out. A crash in between loses no acknowledged delivery: Stripe resends it.
+            db.session.execute(SYNC_COMMIT_OFF)
+        stmt = cached_statement(("event_record",), _record_statement)
+        processed_at = db.session.execute(stmt, values).scalar_one()
     return processed_at is not None
 
 
@@ -131,37 +132,36 @@ def _apply(
 ) -> Receipt:
     table = StripeEventRecord.__table__
     try:
-        # Locked until commit: a concurrent delivery of the same event waits here, then
-        # finds it processed.
-        row = db.session.execute(
-            sa.select(table.c.type, table.c.payload, table.c.processed_at)
-            .where(table.c.id == event_id)
-            .with_for_update()
-        ).one()
-        if row.processed_at is not None and not again:
-            db.session.commit()
-            return Receipt(200, "duplicate: already processed", event_id)
-        handler = EVENT_HANDLERS.get(row.type)
-        outcome = handler(gateway, row.payload, WEBHOOK_ACTOR) if handler else IGNORED
-        db.session.execute(
-            sa.update(table)
-            .where(table.c.id == event_id)
-            .values(processed_at=utcnow(), outcome=outcome, error=None)
-        )
-        if before_commit:
-            before_commit(outcome)
-        db.session.commit()
+        with unit_of_work():
+            # Locked until commit: a concurrent delivery of the same event waits here, then
+            # finds it processed.
+            row = db.session.execute(
+                sa.select(table.c.type, table.c.payload, table.c.processed_at)
+                .where(table.c.id == event_id)
+                .with_for_update()
+            ).one()
+            if row.processed_at is not None and not again:
+                return Receipt(200, "duplicate: already processed", event_id)
+            handler = EVENT_HANDLERS.get(row.type)
+            outcome = handler(gateway, row.payload, WEBHOOK_ACTOR) if handler else IGNORED
+            db.session.execute(
+                sa.update(table)
+                .where(table.c.id == event_id)
+                .values(processed_at=utcnow(), outcome=outcome, error=None)
+            )
+            if before_commit:
+                before_commit(outcome)
         return Receipt(200, outcome, event_id)
     except Exception as exc:  # any failure must answer 500 with the row telling why
-        db.session.rollback()
+        # The unit rolled the attempt back; the reason is written in a transaction of its own.
         reason = scrub(str(getattr(exc, "message", None) or exc) or exc.__class__.__name__)
         current_app.logger.warning("Stripe event %s failed: %s", event_id, reason)
-        db.session.execute(
-            sa.update(StripeEventRecord)
-            .where(StripeEventRecord.id == event_id)
-            .values(error=reason[:2000])
-        )
-        db.session.commit()
+        with unit_of_work():
+            db.session.execute(
+                sa.update(StripeEventRecord)
+                .where(StripeEventRecord.id == event_id)
+                .values(error=reason[:2000])
+            )
         return Receipt(500, reason, event_id)
 
 
@@ -221,8 +221,8 @@ def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
 
     receipt = _apply(event_id, gateway, again=True, before_commit=audit)
     if receipt.status_code >= 500:  # rolled back with the failed attempt: audit it apart
-        audit(f"failed: {receipt.message}")
-        db.session.commit()
+        with unit_of_work():
+            audit(f"failed: {receipt.message}")
     return receipt
 
 
@@ -280,10 +280,10 @@ def stripe_events_replay(
                 report.applied += 1
         if progress:
             progress(report.seen)
-    audit_record(
-        actor=actor,
-        action="stripe.events_replay",
-        details={"since": since.isoformat(), **report.to_dict()},
-    )
-    db.session.commit()
+    with unit_of_work():
+        audit_record(
+            actor=actor,
+            action="stripe.events_replay",
+            details={"since": since.isoformat(), **report.to_dict()},
+        )
     return report

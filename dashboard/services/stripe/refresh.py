@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import (
@@ -67,8 +68,8 @@ def _claim(user_id: str, now: datetime, max_age: int) -> bool:
         set_={"attempted_at": stmt.excluded.attempted_at},
         where=table.c.attempted_at <= now - timedelta(seconds=max_age),
     ).returning(table.c.user_id)
-    claimed = db.session.execute(stmt).first() is not None
-    db.session.commit()
+    with unit_of_work():
+        claimed = db.session.execute(stmt).first() is not None
     return claimed
 
 
@@ -113,35 +114,35 @@ def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshnes
         at = row.refreshed_at if row is not None else None
         return Freshness(False, False, at, MSG_RECENT.format(at=at) if at else MSG_NEVER)
     try:
-        gateway = stripe_gateway(timeout=config["STRIPE_REFRESH_TIMEOUT"], retries=0)
-        customer = _customer_of(gateway, user_id)
-        if customer is not None:
-            params = {"customer": customer, "status": "all"}
-            for page in gateway.list_pages("subscriptions", params):
-                stripe_subscriptions_upsert(
-                    objects=page.objects,
-                    fetched_at=page.fetched_at,
-                    gateway=gateway,
-                    actor=REFRESH_ACTOR,
-                )
+        with unit_of_work():
+            gateway = stripe_gateway(timeout=config["STRIPE_REFRESH_TIMEOUT"], retries=0)
+            customer = _customer_of(gateway, user_id)
+            if customer is not None:
+                params = {"customer": customer, "status": "all"}
+                for page in gateway.list_pages("subscriptions", params):
+                    stripe_subscriptions_upsert(
+                        objects=page.objects,
+                        fetched_at=page.fetched_at,
+                        gateway=gateway,
+                        actor=REFRESH_ACTOR,
+                    )
+            db.session.execute(
+                sa.update(StripeUserRefresh)
+                .where(StripeUserRefresh.user_id == user_id)
+                .values(refreshed_at=now, error=None)
+            )
     except BackofficeError as exc:
-        db.session.rollback()
+        # The unit rolled the refresh back; why it failed is kept in a transaction of its own.
         reason = (
             MSG_STALE if isinstance(exc, StripeUnavailable) else exc.message + " " + MSG_SHOWING
         )
-        db.session.execute(
-            sa.update(StripeUserRefresh)
-            .where(StripeUserRefresh.user_id == user_id)
-            .values(error=reason)
-        )
-        db.session.commit()
+        with unit_of_work():
+            db.session.execute(
+                sa.update(StripeUserRefresh)
+                .where(StripeUserRefresh.user_id == user_id)
+                .values(error=reason)
+            )
         return _stale(user_id)
-    db.session.execute(
-        sa.update(StripeUserRefresh)
-        .where(StripeUserRefresh.user_id == user_id)
-        .values(refreshed_at=now, error=None)
-    )
-    db.session.commit()
     message = MSG_REFRESHED.format(at=now) if customer else MSG_NO_CUSTOMER
     return Freshness(customer is not None, False, now, message)
 
@@ -155,14 +156,13 @@ def stripe_catalog_refresh_request(*, actor: Actor, at: float | None = None) -> 
     if db.session.scalar(sa.select(Job.id).where(Job.idempotency_key == key)):
         return None
     try:
-        job = job_create(
-            kind="stripe_resync",
-            actor=actor,
-            params={"only": CATALOG_TYPES, "scheduled": True},
-            idempotency_key=key,
-        )
-        db.session.commit()
+        with unit_of_work():
+            job = job_create(
+                kind="stripe_resync",
+                actor=actor,
+                params={"only": CATALOG_TYPES, "scheduled": True},
+                idempotency_key=key,
+            )
     except IntegrityError:  # another worker queued it between our check and insert
-        db.session.rollback()
         return None
     return job

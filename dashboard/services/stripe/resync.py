@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, Conflict
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import (
@@ -238,6 +239,9 @@ def _run_phase(
                 # pages of a run that is re-run anyway, and the final audit commit flushes.
                 db.session.execute(SYNC_COMMIT_OFF)
             report.merge(_apply_page(kind, mine, page.fetched_at, gateway, actor))
+            # Not a unit of work: each page commits on its own so a long run holds no locks
+            # for long, while a dry run keeps every page in the one transaction that
+            # stripe_resync rolls back. Run outside any caller's unit of work.
             if not dry_run:
                 db.session.commit()
             phase.tick(len(page.objects))
@@ -280,12 +284,12 @@ def stripe_resync(
             if dry_run:
                 db.session.rollback()
         report.seconds = time.monotonic() - started
-        audit_record(
-            actor=actor,
-            action="stripe.resync",
-            details={"only": kinds, **report.to_dict()},
-        )
-        db.session.commit()
+        with unit_of_work():
+            audit_record(
+                actor=actor,
+                action="stripe.resync",
+                details={"only": kinds, **report.to_dict()},
+            )
     return report
 
 
@@ -310,13 +314,15 @@ def stripe_resync_request(
     )
     if waiting is not None or resync_running():
         raise Conflict(ERR_RUNNING)
-    job = job_create(kind="stripe_resync", actor=actor, params={"only": kinds, "dry_run": dry_run})
-    audit_record(
-        actor=actor,
-        action="stripe.resync_requested",
-        target_model="Job",
-        target_id=job.id,
-        details={"only": kinds, "dry_run": dry_run},
-    )
-    db.session.commit()
+    with unit_of_work():
+        job = job_create(
+            kind="stripe_resync", actor=actor, params={"only": kinds, "dry_run": dry_run}
+        )
+        audit_record(
+            actor=actor,
+            action="stripe.resync_requested",
+            target_model="Job",
+            target_id=job.id,
+            details={"only": kinds, "dry_run": dry_run},
+        )
     return job
