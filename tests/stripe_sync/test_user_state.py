@@ -15,7 +15,7 @@ from dashboard.services.stripe.mapping import ts
 from dashboard.services.stripe.resync import stripe_resync
 from tests.fakes.stripe_objects import DAY
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, user_state
+from tests.stripe_sync.world import build_world, stripe_settings, user_state
 
 CLI = Actor.system("cli")
 
@@ -111,8 +111,8 @@ def test_p15_a_paid_invoice_grants_the_allowance_once_with_its_period_end(
 
     assert deliver(client, paid).status_code == 200
     assert deliver(client, dict(paid, id=paid["id"] + "x")).status_code == 200  # a twin event
-    stripe_resync(actor=CLI)
-    stripe_resync(actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
 
     assert _ledger() == [(world.invoice["id"], 300)]
     user = db.session.get(User, world.user.id, populate_existing=True)

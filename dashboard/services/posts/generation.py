@@ -47,7 +47,7 @@ from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
 from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
-from dashboard.jobs import UNFINISHED, job_create, job_fail, job_handler, job_progress, job_succeed
+from dashboard.jobs import UNFINISHED, job_create, job_fail, job_progress, job_succeed
 from dashboard.models import (
     BlogPost,
     Job,
@@ -62,15 +62,15 @@ from dashboard.permissions import Tool, can
 from dashboard.services.audit import audit_record
 from dashboard.services.posts.ai import (
     ERR_NOT_CONFIGURED,
+    AiSettings,
     GenerationFailed,
     GenerationNotConfigured,
     GenerationOptions,
-    ai_configured,
     ai_draw_image,
     ai_write_post,
 )
 from dashboard.services.posts.drafts import CleanDraft, draft_clean
-from dashboard.services.posts.media import MediaStore, media_store
+from dashboard.services.posts.media import MediaStore
 from dashboard.services.tokens.ledger import InsufficientTokens, tokens_apply_in_transaction
 
 ERR_EMPTY = "The text is empty: paste or upload the customer's text first."
@@ -185,7 +185,7 @@ class GenerationPreview:
     problem: str | None  # why Generate would be refused now, or None
 
 
-def post_generation_preview(*, user_id: str, text: str) -> GenerationPreview:
+def post_generation_preview(*, user_id: str, text: str, ai: AiSettings) -> GenerationPreview:
     """Characters, cost and balance for ``text`` (the numbers the charge will use), and the
     reason Generate would be refused, if any: not configured, empty or too long text, or a
     short balance. Raises NotFound for an unknown user only."""
@@ -198,7 +198,7 @@ def post_generation_preview(*, user_id: str, text: str) -> GenerationPreview:
     characters = post_character_count(text or "")
     cost = -(-characters // CHARACTERS_PER_TOKEN)
     problem = None
-    if not ai_configured():
+    if not ai.configured:
         problem = ERR_NOT_CONFIGURED
     elif characters == 0:
         problem = ERR_EMPTY
@@ -285,6 +285,7 @@ def post_generation_start(
     options: GenerationOptions | dict[str, Any] | None,
     idempotency_key: str,
     actor: Actor,
+    ai: AiSettings,
     retry_of: str | None = None,
 ) -> GenerationStarted:
     """Charge a user for a post generation and queue it, in one transaction.
@@ -298,7 +299,7 @@ def post_generation_start(
     """
     if actor.role is not None and not can(actor.role, Tool.GENERATE_POST):
         raise PermissionDenied(ERR_FORBIDDEN)
-    if not ai_configured():
+    if not ai.configured:
         raise GenerationNotConfigured(ERR_NOT_CONFIGURED)
     key = _job_key(idempotency_key)
     if not isinstance(options, GenerationOptions):
@@ -393,7 +394,9 @@ def post_generation_get(job_id: str) -> Job:
     return job
 
 
-def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) -> GenerationStarted:
+def post_generation_retry(
+    *, job_id: str, actor: Actor, idempotency_key: str, ai: AiSettings
+) -> GenerationStarted:
     """Start a new generation (a new job, a new charge) from a failed one's text and options.
     Raises NotFound, Conflict (the job did not fail) and whatever post_generation_start
     raises."""
@@ -409,6 +412,7 @@ def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) ->
         options=params.get("options"),
         idempotency_key=idempotency_key,
         actor=actor,
+        ai=ai,
         retry_of=job_id,
     )
 
@@ -416,8 +420,9 @@ def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) ->
 # --- the job --------------------------------------------------------------------------------
 
 
-def _refund_failed_generation(job_id: str, error: str, actor: Actor) -> None:
-    """dashboard.jobs' on_failure hook: runs in job_fail's transaction, once per job."""
+def post_generation_refund_in_job_fail(job_id: str, error: str, actor: Actor) -> None:
+    """dashboard.jobs' on_failure hook of JOB_KIND: runs inside job_fail's transaction (it
+    never commits), once per job."""
     db.session.execute(
         sa.update(Job)
         .where(Job.id == job_id)
@@ -505,11 +510,10 @@ def _discard(store: MediaStore, url: str | None) -> None:
         store.delete(key)
 
 
-@job_handler(JOB_KIND, on_failure=_refund_failed_generation)
-def post_generation_run(job_id: str) -> dict[str, Any] | None:
-    """The post_generation job: write the draft, draw its image, save both as an
-    unpublished post. Any exception fails the job through dashboard.jobs.job_fail, which
-    refunds (see ``_refund_failed_generation``)."""
+def post_generation_run(job_id: str, *, ai: AiSettings, store: MediaStore) -> dict[str, Any] | None:
+    """The post_generation job: write the draft, draw its image (into ``store``), save both
+    as an unpublished post. Any exception fails the job through dashboard.jobs.job_fail,
+    which refunds (see ``post_generation_refund_in_job_fail``)."""
     with unit_of_work():  # a read of its own: nothing stays open while OpenAI works
         job = db.session.get(Job, job_id)
         params = dict(job.params or {})
@@ -519,12 +523,13 @@ def post_generation_run(job_id: str) -> dict[str, Any] | None:
     options = GenerationOptions.parse(params.get("options"))
 
     job_progress(job_id, 10, PROGRESS_WRITING)
-    draft = draft_clean(ai_write_post(text=params["text"], options=options, user_id=user_id))
-    store = media_store()
+    draft = draft_clean(
+        ai_write_post(text=params["text"], options=options, user_id=user_id, settings=ai)
+    )
     image_url = None
     if options.image:
         job_progress(job_id, 60, PROGRESS_DRAWING)
-        image = ai_draw_image(prompt=draft.image_prompt, user_id=user_id)
+        image = ai_draw_image(prompt=draft.image_prompt, user_id=user_id, settings=ai)
         name = post_slugify(draft.slug_hint or draft.title, max_length=40) or "post"
         image_url = store.save(image.data, f"{name}{image.extension}")
     try:

@@ -28,6 +28,7 @@ from dashboard.models import StaffAccount, StaffRole, User, UserRole
 from dashboard.permissions import Tool, can
 from dashboard.services.audit import audit_record, changes_between
 from dashboard.services.staff import passwords
+from dashboard.services.staff.passwords import PasswordPolicy
 
 ERR_NOT_ALLOWED = "Only an admin can manage staff accounts."
 ERR_NO_STAFF = "No staff account with id {staff_id}."
@@ -156,7 +157,12 @@ def _snapshot(staff: StaffAccount) -> dict:
 
 
 def staff_create(
-    *, email: str, role: StaffRole | str, actor: Actor, name: str | None = None
+    *,
+    email: str,
+    role: StaffRole | str,
+    actor: Actor,
+    policy: PasswordPolicy,
+    name: str | None = None,
 ) -> StaffWithPassword:
     """Give the user with ``email`` (created if there is none) a staff account with ``role``
     and a temporary password that must be changed at the first sign-in.
@@ -182,7 +188,7 @@ def staff_create(
         staff = StaffAccount(
             user_id=user.id,
             role=staff_role,
-            password_hash=passwords.hash_password(temporary),
+            password_hash=passwords.hash_password(temporary, policy=policy),
             password_change_required=True,
             recovery_code_hashes=[],
         )
@@ -283,7 +289,9 @@ def staff_reactivate(*, staff_id: str, actor: Actor) -> StaffAccount:
     return staff
 
 
-def staff_reset_password(*, staff_id: str, actor: Actor) -> StaffWithPassword:
+def staff_reset_password(
+    *, staff_id: str, actor: Actor, policy: PasswordPolicy
+) -> StaffWithPassword:
     """Replace someone else's password with a temporary one (shown once to the admin),
     which they must change at their next sign-in. Ends their sessions and lifts a lockout.
 
@@ -293,7 +301,7 @@ def staff_reset_password(*, staff_id: str, actor: Actor) -> StaffWithPassword:
     _not_self(staff, actor)
     with unit_of_work():
         temporary = passwords.generate_password()
-        staff.password_hash = passwords.hash_password(temporary)
+        staff.password_hash = passwords.hash_password(temporary, policy=policy)
         staff.password_change_required = True
         staff.failed_sign_ins = 0
         staff.locked_until = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import current_app
 
 from dashboard.core import clock
 from dashboard.core.actor import Actor
@@ -31,6 +30,7 @@ from dashboard.services.staff.accounts import (
     user_create_for_staff,
     user_make_admin,
 )
+from dashboard.services.staff.passwords import PasswordPolicy
 
 ERR_NO_STAFF = "No staff account with id {staff_id}."
 ERR_CURRENT_PASSWORD = "Your current password is not right."
@@ -56,14 +56,19 @@ def _load(staff_id: str) -> StaffAccount:
     return staff
 
 
-def _check_password(password: str, email: str) -> None:
-    problem = passwords.password_problem(password, email=email)
+def _check_password(password: str, email: str, policy: PasswordPolicy) -> None:
+    problem = passwords.password_problem(password, email=email, policy=policy)
     if problem:
         raise BackofficeError(problem)
 
 
 def staff_change_password(
-    *, staff_id: str, new_password: str, actor: Actor, current_password: str | None = None
+    *,
+    staff_id: str,
+    new_password: str,
+    actor: Actor,
+    policy: PasswordPolicy,
+    current_password: str | None = None,
 ) -> StaffAccount:
     """Set a staff member's own password. ``current_password`` is checked when given (the
     account page); the forced change during sign-in has just checked it. Ends the staff
@@ -75,11 +80,11 @@ def staff_change_password(
         staff.password_hash, current_password
     ):
         raise BackofficeError(ERR_CURRENT_PASSWORD)
-    _check_password(new_password, staff.email)
+    _check_password(new_password, staff.email, policy)
     if passwords.verify_password(staff.password_hash, new_password):
         raise BackofficeError(ERR_SAME_PASSWORD)
     with unit_of_work():
-        staff.password_hash = passwords.hash_password(new_password)
+        staff.password_hash = passwords.hash_password(new_password, policy=policy)
         was_required = staff.password_change_required
         staff.password_change_required = False
         staff.session_version += 1
@@ -94,7 +99,9 @@ def staff_change_password(
     return staff
 
 
-def staff_enroll_totp(*, staff_id: str, secret: str, code: str, actor: Actor) -> list[str]:
+def staff_enroll_totp(
+    *, staff_id: str, secret: str, code: str, actor: Actor, policy: PasswordPolicy
+) -> list[str]:
     """Turn on TOTP with ``secret`` once ``code`` proves the authenticator has it. Returns
     ten new recovery codes (shown once; only their hashes are kept).
 
@@ -108,7 +115,7 @@ def staff_enroll_totp(*, staff_id: str, secret: str, code: str, actor: Actor) ->
         codes = passwords.generate_recovery_codes()
         staff.totp_secret = secret
         staff.totp_last_step = step
-        staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
+        staff.recovery_code_hashes = [passwords.hash_recovery_code(c, policy=policy) for c in codes]
         audit_record(
             actor=actor,
             action="staff.enroll_totp",
@@ -119,7 +126,9 @@ def staff_enroll_totp(*, staff_id: str, secret: str, code: str, actor: Actor) ->
     return codes
 
 
-def staff_regenerate_recovery_codes(*, staff_id: str, actor: Actor) -> list[str]:
+def staff_regenerate_recovery_codes(
+    *, staff_id: str, actor: Actor, policy: PasswordPolicy
+) -> list[str]:
     """Replace all recovery codes with ten new ones (the old ones stop working).
 
     Raises NotFound, BackofficeError (TOTP not enrolled)."""
@@ -128,7 +137,7 @@ def staff_regenerate_recovery_codes(*, staff_id: str, actor: Actor) -> list[str]
         raise BackofficeError(ERR_NOT_ENROLLED)
     with unit_of_work():
         codes = passwords.generate_recovery_codes()
-        staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
+        staff.recovery_code_hashes = [passwords.hash_recovery_code(c, policy=policy) for c in codes]
         audit_record(
             actor=actor,
             action="staff.regenerate_recovery_codes",
@@ -149,7 +158,7 @@ class AdminSetup:
 
 
 def staff_setup_admin(
-    *, email: str, password: str, actor: Actor, with_totp: bool = False
+    *, email: str, password: str, actor: Actor, policy: PasswordPolicy, with_totp: bool = False
 ) -> AdminSetup:
     """``flask setup-admin``: make ``email`` an administrator. Creates the user if needed,
     sets ``User.role`` to ADMIN, creates or updates the staff account (role ADMIN, active,
@@ -158,7 +167,7 @@ def staff_setup_admin(
 
     Raises BackofficeError (bad email, weak password)."""
     email = normalize_email(email)
-    _check_password(password, email)
+    _check_password(password, email, policy)
     user = user_by_email(email)
     created_user = user is None
     with unit_of_work():
@@ -178,7 +187,7 @@ def staff_setup_admin(
             db.session.add(staff)
         staff.role = StaffRole.ADMIN
         staff.is_active = True
-        staff.password_hash = passwords.hash_password(password)
+        staff.password_hash = passwords.hash_password(password, policy=policy)
         staff.password_change_required = False
         staff.failed_sign_ins = 0
         staff.locked_until = None
@@ -189,7 +198,9 @@ def staff_setup_admin(
             codes = passwords.generate_recovery_codes()
             staff.totp_secret = secret
             staff.totp_last_step = None
-            staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
+            staff.recovery_code_hashes = [
+                passwords.hash_recovery_code(c, policy=policy) for c in codes
+            ]
             result.totp_uri = totp.provisioning_uri(secret, user.email)
             result.recovery_codes = codes
         db.session.flush()
@@ -205,12 +216,15 @@ def staff_setup_admin(
     return result
 
 
-def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
+def staff_ensure_demo(
+    *, actor: Actor, policy: PasswordPolicy, env_name: str
+) -> list[tuple[StaffRole, str, str]]:
     """Make sure the demo staff of ``DEMO_STAFF`` exist, active, with their known passwords
-    and no TOTP (idempotent). Returns (role, email, password) rows to print.
+    and no TOTP (idempotent). Returns (role, email, password) rows to print. ``env_name``
+    is the configured ENV_NAME.
 
     Raises PermissionDenied in production."""
-    if current_app.config["ENV_NAME"] == "production":
+    if env_name == "production":
         raise PermissionDenied(ERR_DEMO_IN_PRODUCTION)
     with unit_of_work():
         for role, email, password in DEMO_STAFF:
@@ -238,7 +252,7 @@ def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
                 continue
             staff.role = role
             staff.is_active = True
-            staff.password_hash = passwords.hash_password(password)
+            staff.password_hash = passwords.hash_password(password, policy=policy)
             staff.password_change_required = False
             staff.totp_secret = None
             staff.recovery_code_hashes = []

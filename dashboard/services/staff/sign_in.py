@@ -15,14 +15,17 @@ Rules:
   password alone does not buy unlimited guesses at the TOTP code.
 - Sign-in, sign-out, failures, lockouts and the IP limit are audited; failures commit their
   counters and audit rows even though the caller goes on to refuse.
+The numbers come from ``SignInPolicy``, which the sign-in door builds from the configuration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from dashboard.core import clock
 from dashboard.core.actor import Actor
@@ -49,6 +52,29 @@ class SignInThrottled(SignInFailed):
     status_code = 429
 
 
+@dataclass(frozen=True)
+class SignInPolicy:
+    """The lockout and per-IP limits (the SIGN_IN_* settings) and the password policy."""
+
+    max_failures: int
+    lockout_base_minutes: int
+    lockout_max_minutes: int
+    ip_limit: int
+    ip_window_minutes: int
+    passwords: passwords.PasswordPolicy
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SignInPolicy:
+        return cls(
+            max_failures=int(config["SIGN_IN_MAX_FAILURES"]),
+            lockout_base_minutes=int(config["SIGN_IN_LOCKOUT_MINUTES"]),
+            lockout_max_minutes=int(config["SIGN_IN_LOCKOUT_MAX_MINUTES"]),
+            ip_limit=int(config["SIGN_IN_IP_LIMIT"]),
+            ip_window_minutes=int(config["SIGN_IN_IP_WINDOW_MINUTES"]),
+            passwords=passwords.PasswordPolicy.from_config(config),
+        )
+
+
 def staff_actor(staff: StaffAccount, *, ip: str | None, user_agent: str | None) -> Actor:
     """The Actor for a staff member acting from a browser."""
     return Actor(
@@ -65,13 +91,9 @@ def _anonymous(ip: str | None, user_agent: str | None) -> Actor:
     return Actor(label="anonymous", ip=ip, user_agent=user_agent)
 
 
-def _setting(name: str) -> int:
-    return int(current_app.config[name])
-
-
-def ip_failures(ip: str | None, *, now: datetime) -> int:
+def ip_failures(ip: str | None, *, now: datetime, policy: SignInPolicy) -> int:
     """Sign-in failures from ``ip`` within the IP window before ``now``."""
-    since = now - timedelta(minutes=_setting("SIGN_IN_IP_WINDOW_MINUTES"))
+    since = now - timedelta(minutes=policy.ip_window_minutes)
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(AuditLog)
@@ -79,15 +101,15 @@ def ip_failures(ip: str | None, *, now: datetime) -> int:
     )
 
 
-def _check_ip(ip: str | None, now: datetime) -> None:
-    if ip_failures(ip, now=now) >= _setting("SIGN_IN_IP_LIMIT"):
+def _check_ip(ip: str | None, now: datetime, policy: SignInPolicy) -> None:
+    if ip_failures(ip, now=now, policy=policy) >= policy.ip_limit:
         raise SignInThrottled(ERR_SIGN_IN)
 
 
-def lockout_minutes(lockouts: int) -> int:
+def lockout_minutes(lockouts: int, *, policy: SignInPolicy) -> int:
     """Length of the ``lockouts``-th lockout in a row (1-based): 15, 30, 60, ... capped."""
-    base = _setting("SIGN_IN_LOCKOUT_MINUTES")
-    cap = _setting("SIGN_IN_LOCKOUT_MAX_MINUTES")
+    base = policy.lockout_base_minutes
+    cap = policy.lockout_max_minutes
     return min(cap, base * 2 ** min(max(lockouts - 1, 0), 20))
 
 
@@ -98,6 +120,7 @@ def _fail(
     step: str,
     why: str,
     now: datetime,
+    policy: SignInPolicy,
     email: str | None = None,
     count: bool = True,
 ) -> SignInFailed:
@@ -119,13 +142,9 @@ def _fail(
             target_id=staff.id if staff else None,
             details=details,
         )
-        if (
-            staff is not None
-            and count
-            and staff.failed_sign_ins >= _setting("SIGN_IN_MAX_FAILURES")
-        ):
+        if staff is not None and count and staff.failed_sign_ins >= policy.max_failures:
             staff.lockouts += 1
-            minutes = lockout_minutes(staff.lockouts)
+            minutes = lockout_minutes(staff.lockouts, policy=policy)
             staff.locked_until = now + timedelta(minutes=minutes)
             staff.failed_sign_ins = 0
             audit_record(
@@ -140,11 +159,11 @@ def _fail(
                 },
             )
         db.session.flush()
-        if ip_failures(actor.ip, now=now) == _setting("SIGN_IN_IP_LIMIT"):
+        if ip_failures(actor.ip, now=now, policy=policy) == policy.ip_limit:
             audit_record(
                 actor=actor,
                 action="auth.ip_limited",
-                details={"minutes": _setting("SIGN_IN_IP_WINDOW_MINUTES")},
+                details={"minutes": policy.ip_window_minutes},
             )
     return SignInFailed(ERR_SIGN_IN)
 
@@ -167,13 +186,13 @@ def _refusal(staff: StaffAccount, now: datetime) -> str | None:
 
 
 def staff_sign_in_password(
-    *, email: str, password: str, ip: str | None, user_agent: str | None
+    *, email: str, password: str, ip: str | None, user_agent: str | None, policy: SignInPolicy
 ) -> StaffAccount:
     """First step: check email and password. Returns the staff account on success (the
     caller then asks for the second factor where needed and finishes with
     ``staff_sign_in_complete``). Raises SignInThrottled or SignInFailed."""
     now = clock.now()
-    _check_ip(ip, now)
+    _check_ip(ip, now, policy)
     email = (email or "").strip()
     staff_id = db.session.scalar(
         sa.select(StaffAccount.id)
@@ -182,42 +201,62 @@ def staff_sign_in_password(
     )
     staff = _load_for_update(staff_id) if staff_id else None
     if staff is None:
-        passwords.waste_time_like_a_verification(password)
+        passwords.waste_time_like_a_verification(password, policy=policy.passwords)
         raise _fail(
             staff=None,
             actor=_anonymous(ip, user_agent),
             step="password",
             why="unknown email",
             now=now,
+            policy=policy,
             email=email,
         )
     actor = staff_actor(staff, ip=ip, user_agent=user_agent)
     refusal = _refusal(staff, now)
     if refusal:
-        passwords.waste_time_like_a_verification(password)
-        raise _fail(staff=staff, actor=actor, step="password", why=refusal, now=now, count=False)
+        passwords.waste_time_like_a_verification(password, policy=policy.passwords)
+        raise _fail(
+            staff=staff,
+            actor=actor,
+            step="password",
+            why=refusal,
+            now=now,
+            policy=policy,
+            count=False,
+        )
     if not passwords.verify_password(staff.password_hash, password):
-        raise _fail(staff=staff, actor=actor, step="password", why="wrong password", now=now)
-    if passwords.needs_rehash(staff.password_hash or ""):
+        raise _fail(
+            staff=staff, actor=actor, step="password", why="wrong password", now=now, policy=policy
+        )
+    if passwords.needs_rehash(staff.password_hash or "", policy=policy.passwords):
         with unit_of_work():
-            staff.password_hash = passwords.hash_password(password)
+            staff.password_hash = passwords.hash_password(password, policy=policy.passwords)
     return staff
 
 
 def staff_sign_in_second_factor(
-    *, staff_id: str, code: str, ip: str | None, user_agent: str | None
+    *, staff_id: str, code: str, ip: str | None, user_agent: str | None, policy: SignInPolicy
 ) -> bool:
     """Second step: check a TOTP code, or else a one-time recovery code (which is then used
     up). Returns True when a recovery code was used. Raises SignInThrottled or SignInFailed."""
     now = clock.now()
-    _check_ip(ip, now)
+    _check_ip(ip, now, policy)
     staff = _load_for_update(staff_id)
     if staff is None:
-        raise _fail(staff=None, actor=_anonymous(ip, user_agent), step="totp", why="gone", now=now)
+        raise _fail(
+            staff=None,
+            actor=_anonymous(ip, user_agent),
+            step="totp",
+            why="gone",
+            now=now,
+            policy=policy,
+        )
     actor = staff_actor(staff, ip=ip, user_agent=user_agent)
     refusal = _refusal(staff, now) or (None if staff.totp_secret else "not enrolled")
     if refusal:
-        raise _fail(staff=staff, actor=actor, step="totp", why=refusal, now=now, count=False)
+        raise _fail(
+            staff=staff, actor=actor, step="totp", why=refusal, now=now, policy=policy, count=False
+        )
     step = totp.matching_step(
         staff.totp_secret or "", code, now=now, last_step=staff.totp_last_step
     )
@@ -227,7 +266,7 @@ def staff_sign_in_second_factor(
         return False
     index = passwords.match_recovery_code(list(staff.recovery_code_hashes or []), code)
     if index is None:
-        raise _fail(staff=staff, actor=actor, step="totp", why="wrong code", now=now)
+        raise _fail(staff=staff, actor=actor, step="totp", why="wrong code", now=now, policy=policy)
     with unit_of_work():
         remaining = list(staff.recovery_code_hashes)
         del remaining[index]

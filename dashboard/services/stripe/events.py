@@ -16,26 +16,26 @@ Rules (notes/stripe.md, properties 1-5, 23, 24):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import StripeEventRecord, utcnow
-from dashboard.permissions import Tool
+from dashboard.permissions import Tool, require_tool
 from dashboard.services.audit import audit_record
 from dashboard.services.stripe.gateway import (
     Gateway,
     SignatureError,
     StripeConfigError,
-    require_tool,
+    StripeSettings,
     scrub,
     stripe_gateway,
     verify_signature,
@@ -55,6 +55,8 @@ ERR_LIVEMODE = "A {event} event was sent to an endpoint configured with a {key} 
 ERR_NOT_FOUND = "No stored Stripe event {event_id}."
 ERR_FAILED = "Processing failed; the error is recorded on the event."
 IGNORED = "ignored: no handler for this type"
+# A child of the app's logger ("dashboard"), so its lines reach the same handlers.
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def _apply(
     except Exception as exc:  # any failure must answer 500 with the row telling why
         # The unit rolled the attempt back; the reason is written in a transaction of its own.
         reason = scrub(str(getattr(exc, "message", None) or exc) or exc.__class__.__name__)
-        current_app.logger.warning("Stripe event %s failed: %s", event_id, reason)
+        log.warning("Stripe event %s failed: %s", event_id, reason)
         with unit_of_work():
             db.session.execute(
                 sa.update(StripeEventRecord)
@@ -165,12 +167,13 @@ def _apply(
         return Receipt(500, reason, event_id)
 
 
-def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
+def stripe_webhook_receive(
+    *, payload: bytes, signature: str | None, settings: StripeSettings
+) -> Receipt:
     """Verify, record and apply one webhook delivery; the Receipt says what to answer."""
-    config = current_app.config
     try:
         verify_signature(
-            payload, signature, config["STRIPE_WEBHOOK_SECRETS"], config["STRIPE_WEBHOOK_TOLERANCE"]
+            payload, signature, list(settings.webhook_secrets), settings.webhook_tolerance
         )
         event = _parse(payload)
     except StripeConfigError as exc:
@@ -178,7 +181,7 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
     except (SignatureError, BackofficeError) as exc:
         return Receipt(400, exc.message)
     try:
-        gateway = stripe_gateway()
+        gateway = stripe_gateway(settings)
     except StripeConfigError as exc:
         stripe_event_record(event=event, source="webhook", error=exc.message)
         return Receipt(500, exc.message, event["id"])
@@ -196,7 +199,7 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
     return receipt
 
 
-def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
+def stripe_event_replay(*, event_id: str, actor: Actor, settings: StripeSettings) -> Receipt:
     """Apply a stored event again (the admin's "replay"), audited. Handlers re-fetch, so a
     replay only changes what differs from Stripe now. Raises PermissionDenied for staff
     without the replay tool, NotFound, BackofficeError."""
@@ -204,7 +207,7 @@ def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
     row = db.session.get(StripeEventRecord, event_id)
     if row is None:
         raise NotFound(ERR_NOT_FOUND.format(event_id=event_id))
-    gateway = stripe_gateway()
+    gateway = stripe_gateway(settings)
     if row.livemode != gateway.livemode:
         raise BackofficeError(
             ERR_LIVEMODE.format(event=_mode(row.livemode), key=_mode(gateway.livemode))
@@ -255,11 +258,15 @@ def replay_default_since() -> datetime | None:
 
 
 def stripe_events_replay(
-    *, since: datetime, actor: Actor, progress: Callable[[int], None] | None = None
+    *,
+    since: datetime,
+    actor: Actor,
+    settings: StripeSettings,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Pull ``/v1/events`` created since ``since`` (naive UTC) and apply, oldest first,
     those not processed yet, through the same path as the webhook. Audited."""
-    gateway = stripe_gateway()
+    gateway = stripe_gateway(settings)
     report = ReplayReport()
     events: list[dict[str, Any]] = []
     stamp = int(since.replace(tzinfo=UTC).timestamp())

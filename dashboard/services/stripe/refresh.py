@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.actor import Actor
@@ -35,7 +34,12 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
-from dashboard.services.stripe.gateway import Gateway, StripeUnavailable, stripe_gateway
+from dashboard.services.stripe.gateway import (
+    Gateway,
+    StripeSettings,
+    StripeUnavailable,
+    stripe_gateway,
+)
 from dashboard.services.stripe.store import dialect_insert
 from dashboard.services.stripe.sync import stripe_customers_upsert, stripe_subscriptions_upsert
 
@@ -101,11 +105,13 @@ def _customer_of(gateway: Gateway, user_id: str) -> str | None:
     return customer
 
 
-def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshness:
+def stripe_refresh_user(
+    *, user_id: str, settings: StripeSettings, max_age: int | None = None
+) -> Freshness:
     """Refresh ``user_id``'s subscriptions from Stripe unless done less than ``max_age``
-    seconds ago (0 forces it). Never raises for Stripe being slow or down."""
-    config = current_app.config
-    max_age = config["STRIPE_REFRESH_MAX_AGE"] if max_age is None else max_age
+    seconds ago (default ``settings.refresh_max_age``; 0 forces it). Never raises for
+    Stripe being slow or down."""
+    max_age = settings.refresh_max_age if max_age is None else max_age
     now = utcnow()
     if not _claim(user_id, now, max_age):
         row = db.session.get(StripeUserRefresh, user_id, populate_existing=True)
@@ -115,7 +121,7 @@ def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshnes
         return Freshness(False, False, at, MSG_RECENT.format(at=at) if at else MSG_NEVER)
     try:
         with unit_of_work():
-            gateway = stripe_gateway(timeout=config["STRIPE_REFRESH_TIMEOUT"], retries=0)
+            gateway = stripe_gateway(settings, timeout=settings.refresh_timeout, retries=0)
             customer = _customer_of(gateway, user_id)
             if customer is not None:
                 params = {"customer": customer, "status": "all"}
@@ -147,10 +153,12 @@ def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshnes
     return Freshness(customer is not None, False, now, message)
 
 
-def stripe_catalog_refresh_request(*, actor: Actor, at: float | None = None) -> Job | None:
+def stripe_catalog_refresh_request(
+    *, actor: Actor, settings: StripeSettings, at: float | None = None
+) -> Job | None:
     """Queue the products-and-prices refresh for the current interval, unless it is queued
     already (by this or another worker). Returns the new job, or None."""
-    interval = max(1, current_app.config["STRIPE_CATALOG_REFRESH_INTERVAL"])
+    interval = max(1, settings.catalog_refresh_interval)
     slot = int((time.time() if at is None else at) // interval)
     key = f"stripe-catalog-refresh:{slot}"
     if db.session.scalar(sa.select(Job.id).where(Job.idempotency_key == key)):

@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.actor import Actor
@@ -43,12 +42,12 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
-from dashboard.permissions import Tool
+from dashboard.permissions import Tool, require_tool
 from dashboard.services.audit import audit_record
 from dashboard.services.stripe.gateway import (
     Gateway,
+    StripeSettings,
     now_micros,
-    require_tool,
     scrub,
     stripe_gateway,
 )
@@ -262,6 +261,7 @@ def _run_phase(
 def stripe_resync(
     *,
     actor: Actor,
+    settings: StripeSettings,
     only: list[str] | None = None,
     dry_run: bool = False,
     progress: Callable[[ResyncProgress], None] | None = None,
@@ -272,7 +272,7 @@ def stripe_resync(
     when a resync is already running. Failures of single objects are in the report.
     """
     kinds = resync_types(only)
-    gateway = stripe_gateway()
+    gateway = stripe_gateway(settings)
     report = ResyncReport(dry_run=dry_run)
     started = time.monotonic()
     with resync_lock():
@@ -294,7 +294,11 @@ def stripe_resync(
 
 
 def stripe_resync_request(
-    *, actor: Actor, only: list[str] | None = None, dry_run: bool = False
+    *,
+    actor: Actor,
+    settings: StripeSettings,
+    only: list[str] | None = None,
+    dry_run: bool = False,
 ) -> Job:
     """Queue a resync as a ``stripe_resync`` job (the admin's "Resync Stripe"), audited.
     Raises PermissionDenied for staff without the resync tool, Conflict when one is queued
@@ -303,7 +307,7 @@ def stripe_resync_request(
     kinds = resync_types(only)
     # Requested ones only (scheduled refreshes carry an idempotency key and take seconds),
     # and not ones a dead worker left behind.
-    recent = utcnow() - timedelta(seconds=current_app.config.get("JOB_TIMEOUT", 3600))
+    recent = utcnow() - timedelta(seconds=settings.job_timeout)
     waiting = db.session.scalar(
         sa.select(Job.id).where(
             Job.kind == "stripe_resync",
