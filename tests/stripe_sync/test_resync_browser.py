@@ -10,7 +10,7 @@ import threading
 from dashboard.extensions import db
 from dashboard.jobs import run_pending_jobs
 from tests.admin import test_browser
-from tests.factories import STAFF_PASSWORD, make_staff
+from tests.factories import make_staff
 from tests.stripe_sync.world import build_world
 
 browser = test_browser.browser  # fixtures
@@ -30,16 +30,8 @@ def test_an_admin_follows_a_resync_from_queued_to_its_report(
 
     page = browser.new_page()
     problems = test_browser.watch(page)
-    polls: list[str] = []
-    page.on(
-        "request", lambda request: polls.append(request.url) if "/status" in request.url else None
-    )
-    page.goto(f"{live_server}/admin/resync/")
-    assert page.url.startswith(f"{live_server}/auth/sign-in")
-    page.fill("#email", email)
-    page.fill("#password", STAFF_PASSWORD)
-    page.click("#sign-in-form button[type=submit]")
-    page.wait_for_url("**/admin/resync/")
+    polls = test_browser.watch_polls(page)
+    test_browser.sign_in(page, live_server, "/admin/resync/", email)
     page.click("#resync-start")
     page.wait_for_url("**/admin/resync/job/*")
     assert page.text_content("#job-status") == "queued"
