@@ -157,9 +157,9 @@ def test_seed_demo_rebuilds_every_index_it_sets_aside(committed_app):
 
 @pytest.mark.backends("postgresql")
 def test_seed_demo_says_so_when_another_connection_holds_the_tables(committed_app, monkeypatch):
-    import dashboard.demo
+    import dashboard.demo.loader
 
-    monkeypatch.setattr(dashboard.demo, "LOCK_TIMEOUT_MS", 200)
+    monkeypatch.setattr(dashboard.demo.loader, "LOCK_TIMEOUT_MS", 200)
     with db.engine.connect() as other:
         other.execute(sa.text('SELECT count(*) FROM "PaymentHistory"'))  # holds a read lock
         result = committed_app.test_cli_runner().invoke(args=["seed-demo", "--users", "5"])

@@ -51,6 +51,26 @@ def watch(page) -> list[str]:  # noqa: ANN001
     return problems
 
 
+def watch_polls(page) -> list[str]:  # noqa: ANN001
+    """Collect the URLs of the job status polls the page sends."""
+    polls: list[str] = []
+    page.on(
+        "request", lambda request: polls.append(request.url) if "/status" in request.url else None
+    )
+    return polls
+
+
+def sign_in(page, live_server: str, path: str, email: str) -> None:  # noqa: ANN001
+    """Open ``path``, be sent to the sign-in form, sign in without a second factor and land
+    back on ``path``."""
+    page.goto(f"{live_server}{path}")
+    assert page.url.startswith(f"{live_server}/auth/sign-in")
+    page.fill("#email", email)
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_url(f"**{path}")
+
+
 @pytest.fixture
 def browser():  # noqa: ANN201
     if not CHROMIUM.exists():

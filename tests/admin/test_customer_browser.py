@@ -10,7 +10,7 @@ from dashboard.extensions import db
 from dashboard.models import AuditLog, User, UserRole
 from dashboard.services.tokens import tokens_check
 from tests.admin import test_browser
-from tests.factories import STAFF_PASSWORD, make_session, make_staff, make_user
+from tests.factories import make_session, make_staff, make_user
 
 # The live server and the browser are the ones the sign-in flow uses.
 live_server = test_browser.live_server
@@ -34,12 +34,7 @@ def test_support_finds_grants_bans_and_sees_the_history(browser, committed_app, 
 
     page.on("dialog", confirm)
 
-    page.goto(f"{live_server}/admin/customer/")
-    assert page.url.startswith(f"{live_server}/auth/sign-in")
-    page.fill("#email", email)
-    page.fill("#password", STAFF_PASSWORD)
-    page.click("#sign-in-form button[type=submit]")
-    page.wait_for_url("**/admin/customer/")
+    test_browser.sign_in(page, live_server, "/admin/customer/", email)
 
     # Find the customer by email, in another case than it was stored in.
     page.fill("#bo-find-q", "ERIN@example.com")

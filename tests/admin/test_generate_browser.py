@@ -17,7 +17,7 @@ from dashboard.models import BlogPost, User
 from dashboard.services.posts.generation import post_character_count
 from tests import fake_openai
 from tests.admin import test_browser
-from tests.factories import STAFF_PASSWORD, make_staff, make_user
+from tests.factories import make_staff, make_user
 from tests.fake_openai import ok_draft, serve
 
 openai_http = fake_openai.openai_http  # fixtures
@@ -76,16 +76,8 @@ def test_an_editor_generates_previews_and_publishes_a_post(
 
     page = browser.new_page()
     problems = test_browser.watch(page)
-    polls: list[str] = []
-    page.on(
-        "request", lambda request: polls.append(request.url) if "/status" in request.url else None
-    )
-    page.goto(f"{live_server}/admin/generate/?user_id={user_id}")
-    assert page.url.startswith(f"{live_server}/auth/sign-in")
-    page.fill("#email", email)
-    page.fill("#password", STAFF_PASSWORD)
-    page.click("#sign-in-form button[type=submit]")
-    page.wait_for_url(f"**/admin/generate/?user_id={user_id}")
+    polls = test_browser.watch_polls(page)
+    test_browser.sign_in(page, live_server, f"/admin/generate/?user_id={user_id}", email)
     assert page.input_value("#user") == "baker@example.com"
     assert page.text_content("#figure-balance") == "3"
 

@@ -61,7 +61,7 @@ def test_a_resync_from_the_page_shows_progress_then_the_report(committed_stripe_
     html = text(client.get(job_url))
     assert "Stripe resync queued (products, prices, customers, subscriptions, payments)" in html
     assert 'data-finished="false"' in html and 'id="job-progress"' in html
-    assert f'data-status-url="{job_url}/status"' in html and "js/job_progress.js" in html
+    assert f'data-status-url="{job_url}/status"' in html and "js/job_poll.js" in html
     status = client.get(f"{job_url}/status").get_json()
     assert (status["status"], status["finished"], status["ok"]) == ("queued", False, None)
 

@@ -104,7 +104,7 @@ class RetryForm(FlaskForm):
 
 class GenerateView(SecureView):
     """``generate.index`` (the form and the latest jobs), ``generate.job`` (one job),
-    ``generate.job_status`` (its JSON, polled by static/js/generate.js), ``generate.retry``."""
+    ``generate.job_status`` (its JSON, polled by static/js/job_poll.js), ``generate.retry``."""
 
     def create_blueprint(self, admin: Any) -> Any:
         blueprint = super().create_blueprint(admin)

@@ -4,7 +4,7 @@ resync jobs.
 
 Doors only: queuing (and "one at a time") is ``services.stripe_resync.stripe_resync_request``,
 what a job's report says is ``services.stripe_resync_jobs``. The job page polls
-``resync.job_status`` every 2 s from static/js/job_progress.js (no inline script: CSP).
+``resync.job_status`` every 2 s from static/js/job_poll.js (no inline script: CSP).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// The Generate page's live character count and cost, and the job page's progress.
+// The Generate page's live character count and cost, and the job page's current step.
 // Loaded from this site with the page's nonce (the CSP allows no inline script).
 (function () {
   "use strict";
@@ -100,60 +100,16 @@
     }
   }
 
-  // --- the job page: poll the status every 2 s until the job has finished ---------------
-  var POLL_MS = 2000;
-  var MAX_FAILURES = 5;
-
-  function followJob(job) {
-    var url = job.getAttribute("data-status-url");
-    var failures = 0;
-
-    function show(state) {
-      setText("job-word", state.progress_word);
-      job.setAttribute("data-word", state.progress_word);
-      var bar = document.getElementById("job-progress");
-      if (bar) {
-        bar.value = state.progress;
-        bar.textContent = state.progress + "%";
-      }
-      var steps = document.querySelectorAll("#job-steps [data-step]");
+  // --- the job page: static/js/job_poll.js polls; this marks the step the job is at ------
+  function followSteps(job) {
+    job.addEventListener("job:state", function (event) {
+      var word = event.detail.progress_word;
+      job.setAttribute("data-word", word);
+      var steps = job.querySelectorAll("#job-steps [data-step]");
       Array.prototype.forEach.call(steps, function (step) {
-        var current = step.getAttribute("data-step") === state.progress_word;
-        step.classList.toggle("font-weight-bold", current);
+        step.classList.toggle("font-weight-bold", step.getAttribute("data-step") === word);
       });
-    }
-
-    function poll() {
-      fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
-        .then(function (response) {
-          var json = (response.headers.get("Content-Type") || "").indexOf("json") !== -1;
-          if (!response.ok || !json) {
-            throw new Error("status " + response.status);
-          }
-          return response.json();
-        })
-        .then(function (state) {
-          failures = 0;
-          show(state);
-          if (state.finished) {
-            // The server renders the outcome (draft link and preview, or reason and
-            // Retry); the reloaded page is finished and does not poll.
-            window.location.reload();
-            return;
-          }
-          window.setTimeout(poll, POLL_MS);
-        })
-        .catch(function () {
-          failures += 1;
-          if (failures >= MAX_FAILURES) {
-            setText("job-waiting", "Lost contact with Backoffice (signed out, or offline): reload the page.");
-            return;
-          }
-          window.setTimeout(poll, POLL_MS);
-        });
-    }
-
-    window.setTimeout(poll, POLL_MS);
+    });
   }
 
   var form = document.getElementById("generate-form");
@@ -162,8 +118,8 @@
     liveCost(form, figures);
   }
   var job = document.getElementById("job");
-  if (job && job.getAttribute("data-finished") !== "true") {
-    followJob(job);
+  if (job) {
+    followSteps(job);
   }
 
   // For tests and the curious: the count the page shows while typing.
