@@ -173,11 +173,14 @@ def raw_floor_seconds(url: str, key: str) -> float:
 def resync_seconds(app) -> tuple[float, dict]:  # noqa: ANN001
     from dashboard.core.actor import Actor
     from dashboard.extensions import db
+    from dashboard.services.stripe.gateway import StripeSettings
     from dashboard.services.stripe.resync import stripe_resync
 
     with app.app_context():
         started = time.perf_counter()
-        report = stripe_resync(actor=Actor.system("bench"))
+        report = stripe_resync(
+            actor=Actor.system("bench"), settings=StripeSettings.from_config(app.config)
+        )
         seconds = time.perf_counter() - started
         db.session.remove()
     return seconds, report.to_dict()

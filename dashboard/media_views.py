@@ -6,9 +6,10 @@ that is not public, this one included; every staff role may see post images.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, abort, send_file, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, send_file, url_for
 
 from dashboard.services.posts.media import (
+    MediaSettings,
     StorageError,
     check_media_config,
     content_type_for,
@@ -22,7 +23,7 @@ bp = Blueprint("media", __name__, url_prefix="/media")
 def preview(key: str) -> Response:
     """One stored file, for staff browsers only (kept out of shared caches)."""
     try:
-        stream = media_store().open(key)
+        stream = media_store(MediaSettings.from_app(current_app)).open(key)
     except (StorageError, FileNotFoundError, IsADirectoryError, NotADirectoryError):
         abort(404)
     response = send_file(stream, mimetype=content_type_for(key), max_age=300)
@@ -35,7 +36,7 @@ def preview(key: str) -> Response:
 def media_preview_url(image_url: str | None) -> str | None:
     """Backoffice's preview URL for a stored image's public URL (``BlogPost.imageUrl``), or
     None for an image stored elsewhere (never loaded: admin pages allow img-src 'self')."""
-    key = media_store().key_for_url(image_url)
+    key = media_store(MediaSettings.from_app(current_app)).key_for_url(image_url)
     return url_for("media.preview", key=key) if key else None
 
 

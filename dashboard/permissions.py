@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import PermissionDenied
-from dashboard.models import StaffRole
+from dashboard.core.roles import StaffRole
 
 
 class Op(StrEnum):

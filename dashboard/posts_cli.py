@@ -36,6 +36,6 @@ def sweep_stuck(minutes: int | None) -> None:
 def init_app(app: Flask) -> None:
     """The ``flask posts`` commands, and the post_generation job handler (registered by
     importing its module), which RQ workers need as much as the web process."""
-    import dashboard.services.posts.generation  # noqa: F401
+    import dashboard.jobs.posts  # noqa: F401
 
     app.cli.add_command(posts_cli)

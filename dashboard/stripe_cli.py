@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError
 from dashboard.models import utcnow
 from dashboard.services.stripe.events import replay_default_since, stripe_events_replay
-from dashboard.services.stripe.gateway import stripe_gateway
+from dashboard.services.stripe.gateway import StripeSettings, stripe_gateway
 from dashboard.services.stripe.resync import (
     RESYNC_TYPES,
     ResyncProgress,
@@ -60,7 +60,8 @@ def sync_stripe(only: str | None, dry_run: bool) -> None:
     wanted = [part.strip() for part in only.split(",") if part.strip()] if only else None
     try:
         kinds = resync_types(wanted)
-        stripe_gateway()  # a configuration problem is one line, before any progress bar
+        settings = StripeSettings.from_config(current_app.config)
+        stripe_gateway(settings)  # a configuration problem is one line, before any progress bar
         with click.progressbar(
             length=100, label="Syncing from Stripe", show_pos=False, item_show_func=lambda s: s
         ) as bar:
@@ -68,7 +69,13 @@ def sync_stripe(only: str | None, dry_run: bool) -> None:
             def progress(step: ResyncProgress) -> None:
                 bar.update(max(0, step.percent - bar.pos), f"{step.phase}: {step.seen:,}")
 
-            report = stripe_resync(actor=CLI_ACTOR, only=kinds, dry_run=dry_run, progress=progress)
+            report = stripe_resync(
+                actor=CLI_ACTOR,
+                settings=settings,
+                only=kinds,
+                dry_run=dry_run,
+                progress=progress,
+            )
     except BackofficeError as exc:
         raise click.ClickException(exc.message) from None
     _print_report(report)
@@ -92,7 +99,9 @@ def replay_events(since: datetime | None) -> None:
     if since < utcnow() - EVENTS_RETENTION:
         click.echo("Note: Stripe keeps events for 30 days; older ones cannot be replayed.")
     try:
-        report = stripe_events_replay(since=since, actor=CLI_ACTOR)
+        report = stripe_events_replay(
+            since=since, actor=CLI_ACTOR, settings=StripeSettings.from_config(current_app.config)
+        )
     except BackofficeError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(

@@ -21,9 +21,9 @@ from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError
 from dashboard.extensions import db
 from dashboard.models import User
+from dashboard.services import tokens
 from dashboard.services.moderation import bans as moderation
 from dashboard.services.tokens import bulk as tokens_bulk
-from dashboard.services.tokens import ledger as tokens
 
 tokens_cli = AppGroup("tokens", help="Token balances and their ledger.")
 users_cli = AppGroup("users", help="Ban, unban and sign out users.")

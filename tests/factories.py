@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
 
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
@@ -24,6 +26,9 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from dashboard.services.staff.passwords import PasswordPolicy
 
 _sequence = itertools.count(1)
 
@@ -144,6 +149,13 @@ def make_post(user: User, **overrides: Any) -> BlogPost:
 STAFF_PASSWORD = "correct horse battery staple"
 
 
+def password_policy() -> PasswordPolicy:
+    """The current app's password policy, built as its doors build it."""
+    from dashboard.services.staff.passwords import PasswordPolicy
+
+    return PasswordPolicy.from_config(current_app.config)
+
+
 def make_staff(
     role: StaffRole | str = "ADMIN",
     *,
@@ -161,7 +173,7 @@ def make_staff(
     values: dict[str, Any] = {
         "user_id": user.id,
         "role": role,
-        "password_hash": hash_password(password),
+        "password_hash": hash_password(password, policy=password_policy()),
         "recovery_code_hashes": [],
     }
     values.update(overrides)

@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from dashboard.services.posts.ai import AiSettings
 
 API_KEY = "sk-test-0123456789abcdefSECRET"
 RESPONSES_PATH = "/v1/responses"
@@ -210,3 +212,8 @@ def serve(server: HTTPServer, *, text=ok_draft, image=ok_image) -> None:  # noqa
     server.clear_all_handlers()
     server.expect_request(RESPONSES_PATH, method="POST").respond_with_handler(text)
     server.expect_request(IMAGES_PATH, method="POST").respond_with_handler(image)
+
+
+def ai_settings() -> AiSettings:
+    """The current app's OpenAI settings, built as its doors build them."""
+    return AiSettings.from_config(current_app.config)

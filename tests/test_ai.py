@@ -7,8 +7,10 @@ import re
 import pytest
 
 from dashboard.core.errors import BackofficeError
+from dashboard.services.posts import ai as ai_module
 from dashboard.services.posts.ai import (
     ERR_NOT_CONFIGURED,
+    AiSettings,
     GenerationNotConfigured,
     GenerationOptions,
     ai_client,
@@ -65,21 +67,30 @@ def test_the_safety_identifier_is_a_hash_of_the_user_id():
 
 
 def test_the_client_is_built_on_first_use_and_rebuilt_when_settings_change(app, monkeypatch):
+    def settings() -> AiSettings:
+        return AiSettings.from_config(app.config)
+
     monkeypatch.setitem(app.config, "OPENAI_API_KEY", None)
-    app.extensions.pop("openai_client", None)
+    ai_module._client.cache_clear()
     with pytest.raises(GenerationNotConfigured, match=re.escape(ERR_NOT_CONFIGURED)):
-        ai_client()
-    assert "openai_client" not in app.extensions
+        ai_client(settings())
+    assert ai_module._client.cache_info().currsize == 0
 
     monkeypatch.setitem(app.config, "OPENAI_API_KEY", "sk-test")
     monkeypatch.setitem(app.config, "OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setitem(app.config, "OPENAI_TIMEOUT", 7)
     monkeypatch.setitem(app.config, "OPENAI_MAX_RETRIES", 0)
-    client = ai_client()
-    assert ai_client() is client
+    client = ai_client(settings())
+    assert ai_client(settings()) is client
     assert (client.max_retries, client.timeout.read, client.timeout.connect) == (0, 7, 5)
     assert str(client.base_url) == "http://127.0.0.1:9/v1/"
 
     monkeypatch.setitem(app.config, "OPENAI_MAX_RETRIES", 3)
-    assert ai_client() is not client and ai_client().max_retries == 3
-    app.extensions.pop("openai_client", None)
+    assert ai_client(settings()) is not client and ai_client(settings()).max_retries == 3
+    ai_module._client.cache_clear()
+
+
+def test_the_settings_keep_the_key_out_of_their_repr(app, monkeypatch):
+    monkeypatch.setitem(app.config, "OPENAI_API_KEY", "sk-secret-value")
+    settings = AiSettings.from_config(app.config)
+    assert settings.configured and "sk-secret-value" not in repr(settings)

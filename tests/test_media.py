@@ -9,7 +9,12 @@ import pytest
 from config import ConfigError
 from dashboard import create_app
 from dashboard.media_views import media_preview_url
-from dashboard.services.posts.media import LocalMediaStore, StorageError, media_store
+from dashboard.services.posts.media import (
+    LocalMediaStore,
+    MediaSettings,
+    StorageError,
+    media_store,
+)
 from tests.conftest import settings_for
 from tests.factories import make_staff
 from tests.fake_openai import PNG
@@ -85,7 +90,7 @@ def test_an_unknown_backend_stops_the_app_at_start(tmp_path):
 def stored(app, tmp_path, monkeypatch) -> str:
     monkeypatch.setitem(app.config, "MEDIA_ROOT", str(tmp_path / "media"))
     monkeypatch.setitem(app.config, "MEDIA_BASE_URL", "/media/")
-    return media_store().save(PNG, "preview.png")
+    return media_store(MediaSettings.from_app(app)).save(PNG, "preview.png")
 
 
 @pytest.fixture
@@ -123,4 +128,4 @@ def test_missing_or_malformed_keys_are_404(staff_client, stored, path):
 
 def test_the_media_folder_defaults_to_the_instance_folder(app, monkeypatch):
     monkeypatch.setitem(app.config, "MEDIA_ROOT", None)
-    assert media_store().root == Path(app.instance_path) / "media"
+    assert media_store(MediaSettings.from_app(app)).root == Path(app.instance_path) / "media"

@@ -38,6 +38,7 @@ from tests.fake_openai import (
     IMAGES_PATH,
     PNG,
     RESPONSES_PATH,
+    ai_settings,
     draft_response,
     error_payload,
     image_payload,
@@ -71,6 +72,7 @@ def _start(user: User | str, key: str = "form-1", text: str = TEXT, **options): 
         options={"keywords": "sourdough, bread", "tone": "friendly", **options},
         idempotency_key=key,
         actor=STAFF,
+        ai=ai_settings(),
     )
 
 
@@ -445,7 +447,12 @@ def test_a_role_without_the_generate_tool_is_refused(app, openai_server):
     support = Actor(label="staff:support@example.com", staff_id="s2", role="SUPPORT")
     with pytest.raises(BackofficeError, match="may not generate"):
         post_generation_start(
-            user_id=user.id, text="Bread.", options=None, idempotency_key="k", actor=support
+            user_id=user.id,
+            text="Bread.",
+            options=None,
+            idempotency_key="k",
+            actor=support,
+            ai=ai_settings(),
         )
     assert _balance(user.id) == 10
 
@@ -548,8 +555,12 @@ def test_retry_is_a_new_job_with_a_new_charge(committed_app, openai_server):
     assert _balance(user.id) == 2
 
     serve(openai_server)
-    retried = post_generation_retry(job_id=failed, actor=STAFF, idempotency_key="retry-1")
-    same = post_generation_retry(job_id=failed, actor=STAFF, idempotency_key="retry-1")
+    retried = post_generation_retry(
+        job_id=failed, actor=STAFF, idempotency_key="retry-1", ai=ai_settings()
+    )
+    same = post_generation_retry(
+        job_id=failed, actor=STAFF, idempotency_key="retry-1", ai=ai_settings()
+    )
     assert retried.created and retried.job.id != failed and same.job.id == retried.job.id
     assert retried.job.params["retry_of"] == failed
     assert retried.job.params["options"] == {
@@ -563,4 +574,6 @@ def test_retry_is_a_new_job_with_a_new_charge(committed_app, openai_server):
     assert db.session.get(Job, retried.job.id).status is JobStatus.SUCCEEDED
 
     with pytest.raises(Conflict, match="this one is succeeded"):
-        post_generation_retry(job_id=retried.job.id, actor=STAFF, idempotency_key="retry-2")
+        post_generation_retry(
+            job_id=retried.job.id, actor=STAFF, idempotency_key="retry-2", ai=ai_settings()
+        )

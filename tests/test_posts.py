@@ -15,6 +15,7 @@ from dashboard.services.posts.generation import (
     post_unique_slug,
 )
 from tests.factories import make_post, make_user
+from tests.fake_openai import ai_settings
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
@@ -150,7 +151,7 @@ def test_the_preview_shows_the_numbers_the_charge_will_use(
 ):
     monkeypatch.setitem(app.config, "OPENAI_API_KEY", "sk-test" if configured else None)
     user = make_user(tokens=tokens, email="preview@example.com")
-    preview = post_generation_preview(user_id=user.id, text=text)
+    preview = post_generation_preview(user_id=user.id, text=text, ai=ai_settings())
     characters, cost, balance, problem = expected
     assert (preview.characters, preview.cost, preview.balance) == (characters, cost, balance)
     if problem is None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, TokenLedgerEntry, User, utcnow
-from dashboard.services.tokens.ledger import tokens_check, tokens_grant
+from dashboard.services.tokens import tokens_check, tokens_grant
 from tests.factories import make_user
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

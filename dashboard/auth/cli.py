@@ -45,11 +45,16 @@ def setup_admin(email: str, password_stdin: bool, with_totp: bool) -> None:
     """Make EMAIL an administrator: creates the user if needed, sets User.role to ADMIN and
     gives it an active ADMIN staff account with the password you type."""
     from dashboard.services.staff.credentials import staff_setup_admin
+    from dashboard.services.staff.passwords import PasswordPolicy
 
     password = _read_password(password_stdin)
     try:
         result = staff_setup_admin(
-            email=email, password=password, with_totp=with_totp, actor=Actor.system("cli")
+            email=email,
+            password=password,
+            with_totp=with_totp,
+            actor=Actor.system("cli"),
+            policy=PasswordPolicy.from_config(current_app.config),
         )
     except BackofficeError as exc:
         raise click.ClickException(exc.message) from None
@@ -78,9 +83,14 @@ def create_demo(url: str) -> None:
     """Create (or repair) one demo staff member per role with a known password.
     Refuses in production."""
     from dashboard.services.staff.credentials import staff_ensure_demo
+    from dashboard.services.staff.passwords import PasswordPolicy
 
     try:
-        rows = staff_ensure_demo(actor=Actor.system("cli"))
+        rows = staff_ensure_demo(
+            actor=Actor.system("cli"),
+            policy=PasswordPolicy.from_config(current_app.config),
+            env_name=current_app.config["ENV_NAME"],
+        )
     except BackofficeError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Demo staff (development only) — sign in at {url.rstrip('/')}/auth/sign-in with:")

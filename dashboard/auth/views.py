@@ -40,9 +40,11 @@ from dashboard.services.staff.credentials import (
     staff_enroll_totp,
     staff_regenerate_recovery_codes,
 )
+from dashboard.services.staff.passwords import PasswordPolicy
 from dashboard.services.staff.sign_in import (
     ERR_SIGN_IN,
     SignInFailed,
+    SignInPolicy,
     staff_actor,
     staff_sign_in_allowed,
     staff_sign_in_complete,
@@ -124,6 +126,7 @@ def sign_in() -> ResponseReturnValue:
                 password=form.password.data,
                 ip=client_ip(),
                 user_agent=client_user_agent(),
+                policy=SignInPolicy.from_config(current_app.config),
             )
         except SignInFailed as exc:
             return render_template("auth/sign_in.html", form=form, error=exc.message), (
@@ -149,6 +152,7 @@ def second_factor() -> ResponseReturnValue:
                 code=form.code.data,
                 ip=client_ip(),
                 user_agent=client_user_agent(),
+                policy=SignInPolicy.from_config(current_app.config),
             )
         except SignInFailed as exc:
             return render_template("auth/second_factor.html", form=form, error=exc.message), (
@@ -186,6 +190,7 @@ def change_password() -> ResponseReturnValue:
                 new_password=form.new_password.data,
                 current_password=None if signing_in else (form.current_password.data or ""),
                 actor=actor,
+                policy=PasswordPolicy.from_config(current_app.config),
             )
         except BackofficeError as exc:
             error = exc.message
@@ -224,7 +229,11 @@ def enroll_totp() -> ResponseReturnValue:
         else:
             try:
                 codes = staff_enroll_totp(
-                    staff_id=staff.id, secret=secret, code=form.code.data, actor=actor
+                    staff_id=staff.id,
+                    secret=secret,
+                    code=form.code.data,
+                    actor=actor,
+                    policy=PasswordPolicy.from_config(current_app.config),
                 )
             except BackofficeError as exc:
                 error = exc.message
@@ -268,7 +277,11 @@ def recovery_codes() -> ResponseReturnValue:
     if staff is None or not form.validate_on_submit():
         return redirect(url_for("auth.account"))
     try:
-        codes = staff_regenerate_recovery_codes(staff_id=staff.id, actor=current_actor())
+        codes = staff_regenerate_recovery_codes(
+            staff_id=staff.id,
+            actor=current_actor(),
+            policy=PasswordPolicy.from_config(current_app.config),
+        )
     except BackofficeError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("auth.account"))

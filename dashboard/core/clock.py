@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dashboard.models.base import utcnow
+
+def utcnow() -> datetime:
+    """The current UTC time as a naive datetime with millisecond precision, as Prisma stores it."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def now() -> datetime:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flask import current_app
+
 from dashboard.core.actor import Actor
 from dashboard.core.errors import Conflict
 from dashboard.extensions import db
 from dashboard.jobs import job_handler, job_progress
 from dashboard.models import Job
+from dashboard.services.stripe.gateway import StripeSettings
 from dashboard.services.stripe.resync import ResyncProgress, stripe_resync
 
 LOCK_ATTEMPTS = 30
@@ -23,6 +26,7 @@ def stripe_resync_job(job_id: str) -> dict[str, Any]:
     job = db.session.get(Job, job_id)
     params = job.params or {}
     actor = Actor(label=job.requested_by_label, staff_id=job.requested_by_staff_id)
+    settings = StripeSettings.from_config(current_app.config)
 
     def progress(step: ResyncProgress) -> None:
         job_progress(job_id, step.percent, f"{step.phase}: {step.seen:,} read")
@@ -32,6 +36,7 @@ def stripe_resync_job(job_id: str) -> dict[str, Any]:
         try:
             report = stripe_resync(
                 actor=actor,
+                settings=settings,
                 only=params.get("only"),
                 dry_run=bool(params.get("dry_run")),
                 progress=progress,

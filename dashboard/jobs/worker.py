@@ -23,12 +23,15 @@ SCHEDULER_ACTOR = Actor.system("scheduler")
 
 
 def _schedule(app: Flask, stop: threading.Event) -> None:
+    from dashboard.services.stripe.gateway import StripeSettings
     from dashboard.services.stripe.refresh import stripe_catalog_refresh_request
 
     while True:
         with app.app_context():
             try:
-                stripe_catalog_refresh_request(actor=SCHEDULER_ACTOR)
+                stripe_catalog_refresh_request(
+                    actor=SCHEDULER_ACTOR, settings=StripeSettings.from_config(app.config)
+                )
             except Exception:  # a bad tick must not kill the schedule
                 app.logger.exception("could not queue the Stripe product/price refresh")
             finally:

@@ -11,11 +11,12 @@ import os
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase
+
+from dashboard.core.clock import utcnow  # noqa: F401 - re-exported: models stamp rows with it
 
 # Prisma's DateTime: TIMESTAMP(3), naive, UTC.
 Timestamp = sa.DateTime().with_variant(postgresql.TIMESTAMP(precision=3), "postgresql")
@@ -58,12 +59,6 @@ def foreign_key(target: str, *, ondelete: str) -> sa.ForeignKey:
     (CASCADE where the schema says so, RESTRICT for required relations, SET NULL for
     optional ones)."""
     return sa.ForeignKey(target, ondelete=ondelete, onupdate="CASCADE")
-
-
-def utcnow() -> datetime:
-    """The current UTC time as a naive datetime with millisecond precision, as Prisma stores it."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"

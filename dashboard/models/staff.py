@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from dashboard.core.roles import StaffRole
 from dashboard.models.base import BO_TABLE_ARGS, Base, Json, Timestamp, cuid, utcnow
 
 if TYPE_CHECKING:
     from dashboard.models.users import User
-
-
-class StaffRole(enum.StrEnum):
-    ADMIN = "ADMIN"
-    SUPPORT = "SUPPORT"
-    EDITOR = "EDITOR"
 
 
 # Higher rank may act on lower rank (ban, manage); used by moderation and staff rules.

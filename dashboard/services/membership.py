@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
@@ -70,47 +71,27 @@ def _state_from(rows: Sequence[Any]) -> MembershipState:
     return MembershipState(UserRole(role), MembershipStatus(status), product)
 
 
-def membership_recompute(*, user_id: str, actor: Actor) -> dict[str, dict[str, object]]:
-    """Apply ``membership_state_for`` to the user in the caller's transaction (no commit)
-    and audit what changed. ADMIN and BANNED users are left untouched. Returns the changes
-    (empty when nothing changed)."""
-    user = db.session.get(User, user_id, with_for_update=True)
-    if user is None or user.role in PROTECTED_ROLES:
-        return {}
-    state = membership_state_for(user_id)
-    before = {
-        "role": user.role,
-        "membershipStatus": user.membership_status,
-        "stripeProductId": user.stripe_product_id,
-    }
-    after = {
-        "role": state.role,
-        "membershipStatus": state.membership_status,
-        "stripeProductId": state.stripe_product_id,
-    }
-    changes = changes_between(before, after)
-    if changes:
-        user.role = state.role
-        user.membership_status = state.membership_status
-        user.stripe_product_id = state.stripe_product_id
-        audit_record(
-            actor=actor,
-            action="user.membership_recompute",
-            target_model="User",
-            target_id=user_id,
-            changes=changes,
-        )
-        db.session.flush()
-    return changes
+def membership_recompute_in_transaction(
+    *, user_id: str, actor: Actor
+) -> dict[str, dict[str, object]]:
+    """``membership_recompute_many_in_transaction`` for one user: returns the changes
+    (empty when nothing changed, or for an unknown, ADMIN or BANNED user)."""
+    return _recompute([user_id], actor).get(user_id, {})
 
 
-def membership_recompute_many(*, user_ids: Iterable[str], actor: Actor) -> int:
-    """``membership_recompute`` for many users in a constant number of statements (the
-    Stripe resync's pages): the same rule, the same audit rows, users locked in id order.
-    Returns how many users changed."""
+def membership_recompute_many_in_transaction(*, user_ids: Iterable[str], actor: Actor) -> int:
+    """Apply ``membership_state_for`` to each user in the caller's transaction (no commit),
+    in a constant number of statements (the Stripe resync's pages), and audit what changed.
+    ADMIN and BANNED users are left untouched; users are locked in id order. Returns how
+    many users changed."""
+    return len(_recompute(user_ids, actor))
+
+
+def _recompute(user_ids: Iterable[str], actor: Actor) -> dict[str, dict[str, dict[str, object]]]:
+    """The changes made, by user id (users that did not change are absent)."""
     ids = sorted(set(user_ids))
     if not ids:
-        return 0
+        return {}
     users = db.session.execute(
         sa.select(User.id, User.role, User.membership_status, User.stripe_product_id)
         .where(User.id.in_(ids))
@@ -126,6 +107,7 @@ def membership_recompute_many(*, user_ids: Iterable[str], actor: Actor) -> int:
         .order_by(UserSubscription.current_period_end.desc())
     ):
         subscriptions[row.user_id].append(row)
+    changed: dict[str, dict[str, dict[str, object]]] = {}
     updates = []
     for user in users:
         if user.role in PROTECTED_ROLES:
@@ -144,6 +126,7 @@ def membership_recompute_many(*, user_ids: Iterable[str], actor: Actor) -> int:
         changes = changes_between(before, after)
         if not changes:
             continue
+        changed[user.id] = changes
         updates.append(
             {
                 "uid": user.id,
@@ -172,5 +155,10 @@ def membership_recompute_many(*, user_ids: Iterable[str], actor: Actor) -> int:
             ),
             updates,
         )
+        # The UPDATE went around the ORM: a User the session holds must reload what changed.
+        for user_id in changed:
+            loaded = db.session.identity_map.get(identity_key(User, user_id))
+            if loaded is not None:
+                db.session.expire(loaded)
         db.session.flush()
-    return len(updates)
+    return changed

@@ -3,10 +3,11 @@ POST exempt from CSRF and sign-in (``WEBHOOK_ENDPOINTS`` names it for those chec
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from dashboard.services.stripe.events import stripe_webhook_receive
+from dashboard.services.stripe.gateway import StripeSettings
 
 bp = Blueprint("stripe_webhooks", __name__)
 # Endpoints that take no session, no sign-in and no CSRF token (they verify a signature).
@@ -23,6 +24,7 @@ def receive() -> ResponseReturnValue:
     receipt = stripe_webhook_receive(
         payload=request.get_data(cache=False),
         signature=request.headers.get("Stripe-Signature"),
+        settings=StripeSettings.from_config(current_app.config),
     )
     body = {"received": receipt.status_code < 300, "message": receipt.message}
     return jsonify(body), receipt.status_code

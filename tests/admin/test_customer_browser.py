@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import AuditLog, User, UserRole
-from dashboard.services.tokens.ledger import tokens_check
+from dashboard.services.tokens import tokens_check
 from tests.admin import test_browser
 from tests.factories import STAFF_PASSWORD, make_session, make_staff, make_user
 

@@ -10,7 +10,7 @@ from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, UserRole
 from dashboard.services.staff.accounts import staff_deactivate, staff_reset_password
-from tests.factories import make_staff
+from tests.factories import make_staff, password_policy
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
@@ -96,7 +96,9 @@ def test_staff_whose_user_is_banned_is_signed_out(app, signed_in_client):
 def test_a_password_reset_ends_live_sessions(app, signed_in_client):
     admin = make_staff("ADMIN")
     staff_reset_password(
-        staff_id=signed_in_client.staff.id, actor=Actor("staff:a", staff_id=admin.id, role="ADMIN")
+        staff_id=signed_in_client.staff.id,
+        actor=Actor("staff:a", staff_id=admin.id, role="ADMIN"),
+        policy=password_policy(),
     )
     assert status(signed_in_client) == 302
 

@@ -132,10 +132,11 @@ def test_a_repeated_lockout_lasts_longer(app, client, frozen_clock):
 
 
 def test_lockout_length_is_capped(app, monkeypatch):
-    from dashboard.services.staff.sign_in import lockout_minutes
+    from dashboard.services.staff.sign_in import SignInPolicy, lockout_minutes
 
     monkeypatch.setitem(app.config, "SIGN_IN_LOCKOUT_MAX_MINUTES", 100)
-    assert [lockout_minutes(n) for n in (1, 2, 3, 4, 50)] == [15, 30, 60, 100, 100]
+    policy = SignInPolicy.from_config(app.config)
+    assert [lockout_minutes(n, policy=policy) for n in (1, 2, 3, 4, 50)] == [15, 30, 60, 100, 100]
 
 
 def test_the_per_ip_limit_stops_guessing_across_accounts(app, client, frozen_clock, monkeypatch):

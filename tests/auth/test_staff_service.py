@@ -11,7 +11,7 @@ from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, StaffRole, UserRole
 from dashboard.services.staff import accounts as service
 from dashboard.services.staff import passwords
-from tests.factories import make_staff, make_user
+from tests.factories import make_staff, make_user, password_policy
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
@@ -37,7 +37,11 @@ def admin(app) -> StaffAccount:
 
 def test_create_makes_a_user_and_a_staff_account_with_a_temporary_password(app, admin):
     created = service.staff_create(
-        email="new.person@example.com", name="New Person", role="SUPPORT", actor=actor_for(admin)
+        email="new.person@example.com",
+        name="New Person",
+        role="SUPPORT",
+        actor=actor_for(admin),
+        policy=password_policy(),
     )
     staff = created.staff
     assert staff.role == StaffRole.SUPPORT and staff.password_change_required
@@ -53,7 +57,10 @@ def test_create_makes_a_user_and_a_staff_account_with_a_temporary_password(app, 
 def test_create_reuses_an_existing_user(app, admin):
     user = make_user(email="Existing@Example.com")
     created = service.staff_create(
-        email="existing@example.com", role="EDITOR", actor=actor_for(admin)
+        email="existing@example.com",
+        role="EDITOR",
+        actor=actor_for(admin),
+        policy=password_policy(),
     )
     assert created.staff.user_id == user.id
     assert audit("user.create") == []
@@ -80,7 +87,9 @@ def test_create_refuses_and_writes_nothing(app, admin, setup, error, message):
         role = "OWNER"
     before = count_audit()
     with pytest.raises(error, match=message):
-        service.staff_create(email=email, role=role, actor=actor_for(admin))
+        service.staff_create(
+            email=email, role=role, actor=actor_for(admin), policy=password_policy()
+        )
     assert count_audit() == before
 
 
@@ -89,10 +98,14 @@ def test_only_admins_manage_staff(app, role):
     other = make_staff("EDITOR")
     actor = actor_for(make_staff(role))
     calls = [
-        lambda: service.staff_create(email="x@example.com", role="ADMIN", actor=actor),
+        lambda: service.staff_create(
+            email="x@example.com", role="ADMIN", actor=actor, policy=password_policy()
+        ),
         lambda: service.staff_change_role(staff_id=other.id, role="ADMIN", actor=actor),
         lambda: service.staff_deactivate(staff_id=other.id, actor=actor),
-        lambda: service.staff_reset_password(staff_id=other.id, actor=actor),
+        lambda: service.staff_reset_password(
+            staff_id=other.id, actor=actor, policy=password_policy()
+        ),
         lambda: service.staff_reset_totp(staff_id=other.id, actor=actor),
     ]
     for call in calls:
@@ -157,7 +170,9 @@ def test_nobody_deactivates_themselves(app, admin):
 def test_reset_password_gives_a_temporary_one_and_redacts_it(app, admin):
     staff = make_staff("EDITOR", failed_sign_ins=4)
     old_hash = staff.password_hash
-    reset = service.staff_reset_password(staff_id=staff.id, actor=actor_for(admin))
+    reset = service.staff_reset_password(
+        staff_id=staff.id, actor=actor_for(admin), policy=password_policy()
+    )
     assert passwords.verify_password(staff.password_hash, reset.temporary_password)
     assert staff.password_change_required and staff.failed_sign_ins == 0
     [row] = audit("staff.reset_password")

@@ -13,7 +13,7 @@ from dashboard.models import AuditLog
 from dashboard.services.staff import passwords, totp
 from dashboard.services.staff.sign_in import ERR_SIGN_IN
 from tests.conftest import csrf_token
-from tests.factories import STAFF_PASSWORD, make_staff
+from tests.factories import STAFF_PASSWORD, make_staff, password_policy
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
@@ -33,7 +33,7 @@ def signed_in(client) -> bool:
 
 
 def enrolled_staff(role: str = "ADMIN", codes: list[str] | None = None):
-    hashes = [passwords.hash_recovery_code(code) for code in codes or []]
+    hashes = [passwords.hash_recovery_code(code, policy=password_policy()) for code in codes or []]
     return make_staff(role, totp_secret=SECRET, recovery_code_hashes=hashes)
 
 

@@ -21,7 +21,7 @@ from dashboard.models import Job, JobStatus, StripeProduct
 from dashboard.services.stripe.resync import stripe_resync_request
 from tests.conftest import IN_CI, configured_test_database_url
 from tests.fakes.stripe_server import FakeStripe
-from tests.stripe_sync.world import build_world
+from tests.stripe_sync.world import build_world, stripe_settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -87,7 +87,9 @@ def test_a_resync_job_runs_on_flask_worker_through_redis(committed_app, fake_str
     from rq import Queue
 
     world = build_world(fake_stripe)
-    done = stripe_resync_request(actor=STAFF, only=["products", "prices"])
+    done = stripe_resync_request(
+        settings=stripe_settings(), actor=STAFF, only=["products", "prices"]
+    )
     broken = job_create(kind="stripe_resync", actor=STAFF, params={"only": ["coupons"]})
     db.session.commit()
     assert Queue(rq_queue, connection=Redis.from_url(REDIS_URL)).count == 2

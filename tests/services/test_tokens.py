@@ -24,11 +24,10 @@ from dashboard.services.tokens.ledger import (
     MAX_AMOUNT,
     MAX_BALANCE,
     InsufficientTokens,
-    tokens_check,
     tokens_deduct,
     tokens_grant,
-    tokens_reconcile,
 )
+from dashboard.services.tokens.reconcile import tokens_check, tokens_reconcile
 from tests.factories import make_staff, make_user, staff_actor
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")

@@ -12,13 +12,14 @@ from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, PermissionDenied
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffRole, TokenLedgerEntry, User, UserRole, utcnow
+from dashboard.services.tokens import tokens_check
 from dashboard.services.tokens.bulk import (
     expiry_reference,
     tokens_deduct_bulk,
     tokens_expire,
     tokens_grant_bulk,
 )
-from dashboard.services.tokens.ledger import ERR_AMOUNT, ERR_EXPIRY_PAST, ERR_REASON, tokens_check
+from dashboard.services.tokens.ledger import ERR_AMOUNT, ERR_EXPIRY_PAST, ERR_REASON
 from dashboard.services.tokens.ledger import tokens_grant as grant_one
 from tests.factories import make_staff, make_user, staff_actor
 from tests.services.test_tokens import audit_rows, balance, ledger

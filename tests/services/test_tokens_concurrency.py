@@ -16,10 +16,10 @@ from dashboard.models import LedgerKind, TokenLedgerEntry, User
 from dashboard.services.tokens.bulk import tokens_grant_bulk
 from dashboard.services.tokens.ledger import (
     InsufficientTokens,
-    tokens_check,
     tokens_deduct,
     tokens_grant,
 )
+from dashboard.services.tokens.reconcile import tokens_check
 from tests.factories import make_user
 
 SYSTEM = Actor.system("test")

@@ -19,7 +19,7 @@ from dashboard.services.stripe.resync import RESYNC_TYPES, stripe_resync
 from tests.conftest import csrf_token, sign_in_with_forms
 from tests.factories import make_staff, make_stripe_event
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, user_state
+from tests.stripe_sync.world import build_world, stripe_settings, user_state
 
 RESYNC = "/admin/resync/"
 CLI = Actor.system("cli")
@@ -148,7 +148,7 @@ def test_an_unknown_job_is_a_404(stripe_app):
 
 def test_an_event_replayed_from_its_page_refetches_and_is_audited(stripe_app, fake_stripe):
     world = build_world(fake_stripe, invoice=False)
-    stripe_resync(actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
     event = fake_stripe.event("customer.subscription.updated", world.subscription["id"])
     assert deliver(stripe_app.test_client(), event).status_code == 200
     fake_stripe.update(world.subscription["id"], status="past_due")
@@ -251,7 +251,7 @@ def _dead_port() -> int:
 
 def test_the_customer_page_refreshes_and_the_button_forces_it(stripe_app, fake_stripe, monkeypatch):
     world = build_world(fake_stripe, invoice=False)
-    stripe_resync(actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
     client = signed_in(stripe_app, "SUPPORT")
     url = f"/admin/customer/{world.user.id}"
 

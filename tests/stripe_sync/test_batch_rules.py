@@ -11,12 +11,15 @@ import sqlalchemy as sa
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import AuditLog, LedgerKind, TokenLedgerEntry, User, UserRole, utcnow
-from dashboard.services.membership import membership_recompute, membership_recompute_many
+from dashboard.services.membership import (
+    membership_recompute_in_transaction,
+    membership_recompute_many_in_transaction,
+)
 from dashboard.services.tokens.ledger import (
     InsufficientTokens,
     LedgerRequest,
-    tokens_apply,
-    tokens_apply_many,
+    tokens_apply_in_transaction,
+    tokens_apply_many_in_transaction,
 )
 from tests.factories import make_price, make_subscription, make_user
 
@@ -51,8 +54,10 @@ def test_membership_recompute_many_matches_membership_recompute(app):
     make_subscription(banned, price)
 
     for one, _ in pairs:
-        membership_recompute(user_id=one, actor=ACTOR)
-    changed = membership_recompute_many(user_ids=[m for _, m in pairs] + [banned.id], actor=ACTOR)
+        membership_recompute_in_transaction(user_id=one, actor=ACTOR)
+    changed = membership_recompute_many_in_transaction(
+        user_ids=[m for _, m in pairs] + [banned.id], actor=ACTOR
+    )
 
     assert [_state(one) for one, _ in pairs] == [_state(many) for _, many in pairs]
     assert _state(banned.id)[0] == UserRole.BANNED
@@ -60,13 +65,15 @@ def test_membership_recompute_many_matches_membership_recompute(app):
         sa.select(AuditLog.target_id).where(AuditLog.action == "user.membership_recompute")
     ).all()
     assert changed == sum(1 for _, m in pairs if m in audits)
-    assert membership_recompute_many(user_ids=[m for _, m in pairs], actor=ACTOR) == 0
+    assert (
+        membership_recompute_many_in_transaction(user_ids=[m for _, m in pairs], actor=ACTOR) == 0
+    )
 
 
 def test_tokens_apply_many_books_like_tokens_apply(app):
     alone, batched = make_user(tokens=5), make_user(tokens=5)  # balances before the ledger
     expires = utcnow().replace(microsecond=0) + timedelta(days=30)
-    tokens_apply(
+    tokens_apply_in_transaction(
         user_id=alone.id,
         delta=100,
         kind=LedgerKind.SUBSCRIPTION_GRANT,
@@ -81,8 +88,10 @@ def test_tokens_apply_many_books_like_tokens_apply(app):
         LedgerRequest(alone.id, 100, LedgerKind.SUBSCRIPTION_GRANT, "r", "in_a", expires),
     ]
 
-    assert tokens_apply_many(requests=requests, actor=ACTOR) == 1  # twins and done ones skipped
-    assert tokens_apply_many(requests=requests, actor=ACTOR) == 0
+    assert (
+        tokens_apply_many_in_transaction(requests=requests, actor=ACTOR) == 1
+    )  # twins and done ones skipped
+    assert tokens_apply_many_in_transaction(requests=requests, actor=ACTOR) == 0
 
     def ledger(user_id: str) -> list[tuple]:
         return db.session.execute(
@@ -108,6 +117,6 @@ def test_tokens_apply_many_refuses_a_negative_balance_and_writes_nothing(app):
         LedgerRequest(user.id, -50, LedgerKind.DEDUCT, "too much", "d1"),
     ]
     with pytest.raises(InsufficientTokens):
-        tokens_apply_many(requests=requests, actor=ACTOR)
+        tokens_apply_many_in_transaction(requests=requests, actor=ACTOR)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TokenLedgerEntry)) == 0

@@ -19,7 +19,7 @@ from dashboard.models import (
 )
 from dashboard.services.stripe.resync import stripe_resync
 from tests.stripe_sync.conftest import signed
-from tests.stripe_sync.world import build_world, user_state
+from tests.stripe_sync.world import build_world, stripe_settings, user_state
 
 CLI = Actor.system("cli")
 
@@ -94,7 +94,9 @@ def test_p22_a_webhook_during_a_resync_is_not_overwritten_by_older_listing_data(
             answers.append(client.post("/webhooks/stripe", data=body, headers=headers).status_code)
 
     fake_stripe.on_request("/v1/subscriptions", cancel_while_stripe_answers)
-    report = stripe_resync(actor=CLI, only=["customers", "subscriptions"])
+    report = stripe_resync(
+        settings=stripe_settings(), actor=CLI, only=["customers", "subscriptions"]
+    )
 
     assert answers == [200]
     assert report.types["subscriptions"].created == 0  # the older listing row lost
@@ -108,7 +110,7 @@ def test_p13_a_stale_catalog_refresh_never_reactivates_an_archived_price(
     committed_stripe_app, fake_stripe
 ):
     world = build_world(fake_stripe, invoice=False)
-    stripe_resync(actor=CLI, only=["products", "prices"])
+    stripe_resync(settings=stripe_settings(), actor=CLI, only=["products", "prices"])
     client = committed_stripe_app.test_client()
 
     def archive_while_stripe_answers() -> None:
@@ -118,11 +120,13 @@ def test_p13_a_stale_catalog_refresh_never_reactivates_an_archived_price(
             assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
 
     fake_stripe.on_request("/v1/prices", archive_while_stripe_answers)
-    stripe_resync(actor=CLI, only=["products", "prices"])  # its page still says active
+    stripe_resync(
+        settings=stripe_settings(), actor=CLI, only=["products", "prices"]
+    )  # its page still says active
 
     db.session.expire_all()
     assert db.session.get(StripePrice, world.price["id"]).active is False
     # The next refresh reads the archived price itself: still inactive, nothing to change.
-    report = stripe_resync(actor=CLI, only=["prices"])
+    report = stripe_resync(settings=stripe_settings(), actor=CLI, only=["prices"])
     assert report.types["prices"].updated == 0
     assert db.session.get(StripePrice, world.price["id"]).active is False

@@ -8,7 +8,7 @@ from dashboard.core.actor import Actor
 from dashboard.services.stripe.refresh import stripe_refresh_user
 from dashboard.services.stripe.resync import stripe_resync
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, counts, user_state
+from tests.stripe_sync.world import build_world, counts, stripe_settings, user_state
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
 CLI = Actor.system("cli")
@@ -18,8 +18,8 @@ def test_resync_webhook_and_refresh_on_each_backend(stripe_app, fake_stripe, cli
     world = build_world(fake_stripe, tokens=30)
     orphan = fake_stripe.add_customer("orphan@example.com")
 
-    first = stripe_resync(actor=CLI)
-    second = stripe_resync(actor=CLI)
+    first = stripe_resync(settings=stripe_settings(), actor=CLI)
+    second = stripe_resync(settings=stripe_settings(), actor=CLI)
 
     assert first.failed == 0 and first.types["payments"].granted == 1
     assert first.types["customers"].skips[0]["id"] == orphan["id"]
@@ -33,7 +33,7 @@ def test_resync_webhook_and_refresh_on_each_backend(stripe_app, fake_stripe, cli
     assert user_state(world.user.id)[:2] == ("PREMIUM", "PAST_DUE")
 
     fake_stripe.update(world.subscription["id"], status="canceled")
-    assert stripe_refresh_user(user_id=world.user.id).refreshed
+    assert stripe_refresh_user(settings=stripe_settings(), user_id=world.user.id).refreshed
     assert user_state(world.user.id)[:2] == ("USER", "CANCELED")
     assert counts() == {
         "StripeProduct": 1,

@@ -16,6 +16,7 @@ from dashboard.services.stripe import events as stripe_events
 from dashboard.services.stripe import handlers as stripe_handlers
 from dashboard.services.stripe.events import stripe_event_replay
 from tests.stripe_sync.conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, deliver, signed
+from tests.stripe_sync.world import stripe_settings
 
 
 def _stored_events() -> list[StripeEventRecord]:
@@ -177,7 +178,7 @@ def test_p04_every_delivery_is_stored_and_can_be_replayed(stripe_app, fake_strip
     # The admin's replay: Stripe has a new name by now; replaying applies what Stripe says.
     fake_stripe.update(product["id"], name="Starter (renamed)")
     staff = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
-    receipt = stripe_event_replay(event_id=event["id"], actor=staff)
+    receipt = stripe_event_replay(settings=stripe_settings(), event_id=event["id"], actor=staff)
 
     assert receipt.status_code == 200 and "updated" in receipt.message
     assert db.session.get(StripeProduct, product["id"]).name == "Starter (renamed)"
@@ -193,7 +194,7 @@ def test_p04_a_failed_replay_is_audited_with_its_reason(stripe_app, fake_stripe,
     fake_stripe.inject("/v1/products", status=400, times=1)
     staff = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
 
-    receipt = stripe_event_replay(event_id=event["id"], actor=staff)
+    receipt = stripe_event_replay(settings=stripe_settings(), event_id=event["id"], actor=staff)
 
     assert receipt.status_code == 500 and "Injected 400" in receipt.message
     audit = db.session.scalars(
@@ -239,7 +240,7 @@ def test_staff_without_the_tools_can_neither_replay_nor_resync(
     assert deliver(client, event).status_code == 200
     staff = Actor(label="staff:someone@example.com", staff_id="staff-2", role=role)
     with pytest.raises(PermissionDenied):
-        stripe_event_replay(event_id=event["id"], actor=staff)
+        stripe_event_replay(settings=stripe_settings(), event_id=event["id"], actor=staff)
     with pytest.raises(PermissionDenied):
-        stripe_resync_request(actor=staff)
+        stripe_resync_request(settings=stripe_settings(), actor=staff)
     assert db.session.scalars(sa.select(AuditLog)).all() == []

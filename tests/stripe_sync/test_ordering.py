@@ -21,7 +21,7 @@ from dashboard.services.stripe.gateway import now_micros
 from dashboard.services.stripe.store import upsert_rows
 from dashboard.services.stripe.sync import SUBSCRIPTIONS
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, counts, user_state
+from tests.stripe_sync.world import build_world, counts, stripe_settings, user_state
 
 ADMIN = Actor(label="staff:admin@example.com", staff_id="staff-1", role="ADMIN")
 
@@ -48,8 +48,8 @@ def test_p05_replaying_an_event_any_number_of_times_changes_nothing(
     for _ in range(3):
         assert deliver(client, paid).status_code == 200
         assert deliver(client, created).status_code == 200
-    stripe_event_replay(event_id=paid["id"], actor=ADMIN)
-    stripe_event_replay(event_id=created["id"], actor=ADMIN)
+    stripe_event_replay(settings=stripe_settings(), event_id=paid["id"], actor=ADMIN)
+    stripe_event_replay(settings=stripe_settings(), event_id=created["id"], actor=ADMIN)
 
     assert (counts(), user_state(world.user.id)) == before
 

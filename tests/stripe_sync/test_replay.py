@@ -12,7 +12,7 @@ from dashboard.models import AuditLog, StripeEventRecord, utcnow
 from dashboard.services.stripe.events import replay_default_since, stripe_events_replay
 from dashboard.services.stripe.mapping import ts
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, user_state
+from tests.stripe_sync.world import build_world, stripe_settings, user_state
 
 
 def test_p24_replay_applies_the_missed_events_oldest_first_through_the_same_handler(
@@ -44,7 +44,9 @@ def test_p24_replay_applies_the_missed_events_oldest_first_through_the_same_hand
     assert db.session.scalars(sa.select(AuditLog.action)).all()[-1] == "stripe.events_replay"
 
     # Running it again finds nothing new.
-    again = stripe_events_replay(since=ts(seen["created"]), actor=Actor.system("cli"))
+    again = stripe_events_replay(
+        settings=stripe_settings(), since=ts(seen["created"]), actor=Actor.system("cli")
+    )
     assert (again.seen, again.applied, again.already_processed) == (3, 0, 3)
 
 

@@ -21,7 +21,7 @@ from dashboard.services.stripe.resync import LOCK_KEY, stripe_resync, stripe_res
 from tests.conftest import configured_test_database_url, engine_for
 from tests.factories import make_price, make_product, make_subscription, make_user
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, counts, user_state
+from tests.stripe_sync.world import build_world, counts, stripe_settings, user_state
 
 CLI = Actor.system("cli")
 
@@ -48,7 +48,7 @@ def test_p18_walks_every_page_archived_products_prices_and_all_statuses(
     monkeypatch.setattr(stripe_gateway, "PAGE_SIZE", 2)  # many pages from a small world
     world, other = _world_with_history(fake_stripe)
 
-    report = stripe_resync(actor=CLI)
+    report = stripe_resync(settings=stripe_settings(), actor=CLI)
 
     assert report.failed == 0, report.to_dict()
     assert counts()["StripeProduct"] == 2 and counts()["StripePrice"] == 3
@@ -63,7 +63,7 @@ def test_p18_walks_every_page_archived_products_prices_and_all_statuses(
 
 def test_p19_idempotent_with_a_report_per_type(stripe_app, fake_stripe):
     _world_with_history(fake_stripe)
-    first = stripe_resync(actor=CLI).to_dict()["types"]
+    first = stripe_resync(settings=stripe_settings(), actor=CLI).to_dict()["types"]
     assert {k: v["created"] for k, v in first.items()} == {
         "products": 2,
         "prices": 3,
@@ -73,7 +73,7 @@ def test_p19_idempotent_with_a_report_per_type(stripe_app, fake_stripe):
     }
     assert first["payments"]["granted"] == 1
 
-    second = stripe_resync(actor=CLI).to_dict()["types"]
+    second = stripe_resync(settings=stripe_settings(), actor=CLI).to_dict()["types"]
 
     assert all(v["created"] == 0 and v["updated"] == 0 for v in second.values()), second
     assert {k: v["unchanged"] for k, v in second.items()} == {
@@ -117,7 +117,7 @@ def test_p12_p20_rows_stripe_no_longer_lists_are_deactivated_never_deleted(strip
     world = build_world(fake_stripe)
     fake_stripe.update(world.price["id"], active=False)  # archived on Stripe
 
-    report = stripe_resync(actor=CLI)
+    report = stripe_resync(settings=stripe_settings(), actor=CLI)
 
     assert report.types["products"].deactivated == 1 and report.types["prices"].deactivated == 1
     assert db.session.get(StripeProduct, "prod_gone", populate_existing=True).active is False
@@ -130,7 +130,7 @@ def test_p12_archived_and_deleted_objects_become_inactive_through_webhooks(
     stripe_app, fake_stripe, client
 ):
     world = build_world(fake_stripe, invoice=False)
-    stripe_resync(actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
     fake_stripe.update(world.product["id"], active=False)
     archived = fake_stripe.event("product.updated", world.product["id"])
     deleted = fake_stripe.event("price.deleted", world.price["id"])
@@ -155,7 +155,7 @@ def test_p21_rate_limits_and_server_errors_are_retried_with_backoff(
     fake_stripe.inject("/v1/subscriptions", status=500, times=1)
     fake_stripe.inject("/v1/invoices", status=503, times=1, delay=0.05)
 
-    report = stripe_resync(actor=CLI)
+    report = stripe_resync(settings=stripe_settings(), actor=CLI)
 
     assert report.failed == 0, report.to_dict()
     assert counts()["StripeCustomer"] == 1 and counts()["PaymentHistory"] == 1
@@ -203,14 +203,16 @@ def test_p22_one_resync_at_a_time(stripe_app, fake_stripe, runner):
         result = runner.invoke(args=["sync-stripe"])
         assert result.exit_code == 1 and "already running" in result.output
         with pytest.raises(Conflict):
-            stripe_resync_request(actor=CLI)
+            stripe_resync_request(settings=stripe_settings(), actor=CLI)
         connection.execute(sa.select(sa.func.pg_advisory_unlock(LOCK_KEY)))
     holder.dispose()
     assert counts()["StripeProduct"] == 0
 
-    stripe_resync_request(actor=CLI, only=["products"])  # queued, not run yet (inline runner)
+    stripe_resync_request(
+        settings=stripe_settings(), actor=CLI, only=["products"]
+    )  # queued, not run yet (inline runner)
     with pytest.raises(Conflict, match="already running"):
-        stripe_resync_request(actor=CLI)
+        stripe_resync_request(settings=stripe_settings(), actor=CLI)
     assert runner.invoke(args=["sync-stripe"]).exit_code == 0
 
 

@@ -17,7 +17,7 @@ from dashboard.services.stripe.gateway import StripeConfigError, scrub, stripe_g
 from dashboard.services.stripe.resync import stripe_resync, stripe_resync_request
 from tests.conftest import settings_for
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, counts
+from tests.stripe_sync.world import build_world, counts, stripe_settings
 
 WRONG_KEY = "sk_test_51WrongKeyThatMustNeverBeShown"
 LIVE_KEY = "sk_live_51LiveKeyThatMustNeverBeShown"
@@ -40,7 +40,7 @@ def test_p23_a_rejected_key_appears_in_no_output_log_row_or_answer(
 
     result = app.test_cli_runner().invoke(args=["sync-stripe"])
     response = deliver(app.test_client(), fake_stripe.event("invoice.paid", world.invoice["id"]))
-    stripe_resync_request(actor=Actor.system("cli"))
+    stripe_resync_request(settings=stripe_settings(), actor=Actor.system("cli"))
     run_pending_jobs(app)
 
     assert result.exit_code == 1 and "Invalid API Key: [redacted]" in result.output
@@ -83,7 +83,7 @@ def test_p23_a_key_of_the_wrong_mode_stops_the_app_with_a_clear_message(env, key
 def test_p23_a_live_key_set_at_run_time_is_refused_by_the_gateway(stripe_app, monkeypatch, runner):
     monkeypatch.setitem(stripe_app.config, "STRIPE_SECRET_KEY", LIVE_KEY)
     with pytest.raises(StripeConfigError, match="live-mode key, refused in testing"):
-        stripe_gateway()
+        stripe_gateway(stripe_settings())
     result = runner.invoke(args=["sync-stripe"])
     assert result.exit_code == 1 and "refused in testing" in result.output
     assert LIVE_KEY not in result.output
@@ -92,7 +92,7 @@ def test_p23_a_live_key_set_at_run_time_is_refused_by_the_gateway(stripe_app, mo
 def test_p23_listed_objects_of_the_other_mode_are_refused(stripe_app, fake_stripe):
     fake_stripe.livemode = True
     build_world(fake_stripe)
-    report = stripe_resync(actor=Actor.system("cli"))
+    report = stripe_resync(settings=stripe_settings(), actor=Actor.system("cli"))
     assert report.types["products"].failed == 1
     assert (
         "livemode True does not match the configured key"

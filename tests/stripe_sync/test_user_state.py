@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
 from dashboard.models import TokenLedgerEntry, User, UserRole, UserSubscription, utcnow
-from dashboard.services.membership import membership_recompute_many
+from dashboard.services.membership import membership_recompute_many_in_transaction
 from dashboard.services.stripe.mapping import ts
 from dashboard.services.stripe.resync import stripe_resync
 from tests.fakes.stripe_objects import DAY
 from tests.stripe_sync.conftest import deliver
-from tests.stripe_sync.world import build_world, user_state
+from tests.stripe_sync.world import build_world, stripe_settings, user_state
 
 CLI = Actor.system("cli")
 
@@ -43,7 +43,7 @@ def test_p14_role_and_status_follow_the_rule_for_every_subscription_status(
     assert (role, membership) == expected
     assert product == (world.product["id"] if role == "PREMIUM" else None)
     # The rule is a pure function of the stored rows: recomputing changes nothing.
-    assert membership_recompute_many(user_ids=[world.user.id], actor=CLI) == 0
+    assert membership_recompute_many_in_transaction(user_ids=[world.user.id], actor=CLI) == 0
     assert user_state(world.user.id)[:2] == expected
 
 
@@ -111,8 +111,8 @@ def test_p15_a_paid_invoice_grants_the_allowance_once_with_its_period_end(
 
     assert deliver(client, paid).status_code == 200
     assert deliver(client, dict(paid, id=paid["id"] + "x")).status_code == 200  # a twin event
-    stripe_resync(actor=CLI)
-    stripe_resync(actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
+    stripe_resync(settings=stripe_settings(), actor=CLI)
 
     assert _ledger() == [(world.invoice["id"], 300)]
     user = db.session.get(User, world.user.id, populate_existing=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from dashboard.extensions import db
 from dashboard.models import (
@@ -17,8 +18,14 @@ from dashboard.models import (
     User,
     UserSubscription,
 )
+from dashboard.services.stripe.gateway import StripeSettings
 from tests.factories import make_user
 from tests.fakes.stripe_server import FakeStripe
+
+
+def stripe_settings() -> StripeSettings:
+    """The current app's Stripe settings, built as its doors build them."""
+    return StripeSettings.from_config(current_app.config)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -40,7 +40,7 @@ from dashboard.services.customer_overview import (
     customer_sections,
 )
 from dashboard.services.moderation import bans as moderation
-from dashboard.services.stripe.gateway import stripe_configured
+from dashboard.services.stripe.gateway import StripeSettings
 from dashboard.services.stripe.refresh import Freshness, stripe_refresh_user
 from dashboard.services.tokens import ledger as tokens
 
@@ -171,7 +171,7 @@ class CustomerView(SecureView):
                 for name in ("ban", "unban", "sign_out", "adjust_tokens", "stripe_sync")
             },
             may_generate=can(role, Tool.GENERATE_POST),
-            stripe_on=stripe_configured(),
+            stripe_on=StripeSettings.from_config(current_app.config).configured,
             freshness=freshness,
             stripe_off=MSG_STRIPE_OFF,
             ban_form=BanForm(formdata=None),
@@ -184,9 +184,10 @@ class CustomerView(SecureView):
     def _freshness(user_id: str, max_age: int | None = None) -> Freshness | None:
         """The on-access refresh (rate-limited by the service); None, and no call, when no
         Stripe key is configured."""
-        if not stripe_configured():
+        settings = StripeSettings.from_config(current_app.config)
+        if not settings.configured:
             return None
-        return stripe_refresh_user(user_id=user_id, max_age=max_age)
+        return stripe_refresh_user(user_id=user_id, settings=settings, max_age=max_age)
 
     # -- actions ----------------------------------------------------------------------------
 

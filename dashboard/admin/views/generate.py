@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -38,7 +38,7 @@ from dashboard.auth.current import current_actor
 from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.media_views import media_preview_url
 from dashboard.permissions import Tool
-from dashboard.services.posts.ai import TONES, GenerationOptions, ai_configured
+from dashboard.services.posts.ai import TONES, AiSettings, GenerationOptions
 from dashboard.services.posts.generation import (
     CHARACTERS_PER_TOKEN,
     MAX_CHARACTERS,
@@ -142,6 +142,7 @@ class GenerateView(SecureView):
                 options=options,
                 idempotency_key=form.key.data,
                 actor=current_actor(),
+                ai=AiSettings.from_config(current_app.config),
             )
         except BackofficeError as exc:
             errors["form"] = exc.message
@@ -177,7 +178,9 @@ class GenerateView(SecureView):
 
     def _preview(self, user: Any, text: str) -> GenerationPreview | None:
         try:
-            return post_generation_preview(user_id=user.id, text=text)
+            return post_generation_preview(
+                user_id=user.id, text=text, ai=AiSettings.from_config(current_app.config)
+            )
         except NotFound:  # deleted between the lookup and now
             return None
 
@@ -204,7 +207,7 @@ class GenerateView(SecureView):
             preview=preview,
             problem=problem,
             errors=errors,
-            configured=ai_configured(),
+            configured=AiSettings.from_config(current_app.config).configured,
             characters_per_token=CHARACTERS_PER_TOKEN,
             max_characters=MAX_CHARACTERS,
             recent=post_generations_recent(),
@@ -259,7 +262,10 @@ class GenerateView(SecureView):
         try:
             post_generation_state(job_id)  # an id the database cannot even look up is a 404
             started = post_generation_retry(
-                job_id=job_id, actor=current_actor(), idempotency_key=form.key.data or ""
+                job_id=job_id,
+                actor=current_actor(),
+                idempotency_key=form.key.data or "",
+                ai=AiSettings.from_config(current_app.config),
             )
         except NotFound as exc:
             flash(exc.message, "danger")

@@ -9,7 +9,7 @@ what a job's report says is ``services.stripe_resync_jobs``. The job page polls
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, url_for
+from flask import abort, current_app, flash, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -21,7 +21,7 @@ from dashboard.admin.base import SecureView
 from dashboard.auth.current import current_actor
 from dashboard.core.errors import BackofficeError, Conflict, NotFound
 from dashboard.permissions import Tool
-from dashboard.services.stripe.gateway import stripe_configured
+from dashboard.services.stripe.gateway import StripeSettings
 from dashboard.services.stripe.resync import RESYNC_TYPES, stripe_resync_request
 from dashboard.services.stripe.resync_jobs import (
     COUNTS,
@@ -61,7 +61,10 @@ class ResyncView(SecureView):
             return self._page(form, error=ERR_NO_TYPES), 400
         try:
             job = stripe_resync_request(
-                actor=current_actor(), only=form.types.data, dry_run=form.dry_run.data
+                actor=current_actor(),
+                settings=StripeSettings.from_config(current_app.config),
+                only=form.types.data,
+                dry_run=form.dry_run.data,
             )
         except Conflict as exc:
             return self._page(form, conflict=exc.message), 409
@@ -81,7 +84,7 @@ class ResyncView(SecureView):
             error=error,
             conflict=conflict,
             active=active,
-            configured=stripe_configured(),
+            configured=StripeSettings.from_config(current_app.config).configured,
             recent=stripe_resync_jobs_recent(),
             counts=COUNTS,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -22,6 +22,7 @@ from dashboard.core.errors import BackofficeError
 from dashboard.models import StaffAccount, StaffRole
 from dashboard.permissions import Op, Tool
 from dashboard.services.staff import accounts as staff_service
+from dashboard.services.staff.passwords import PasswordPolicy
 
 ROLE_CHOICES = [SelectChoice(role.value, role.value.title()) for role in StaffRole]
 
@@ -120,6 +121,7 @@ class StaffView(SecureModelView):
                     name=form.name.data,
                     role=form.role.data,
                     actor=current_actor(),
+                    policy=PasswordPolicy.from_config(current_app.config),
                 )
             except BackofficeError as exc:
                 flash(exc.message, "danger")
@@ -188,7 +190,11 @@ class StaffView(SecureModelView):
             flash("The form was incomplete; nothing was changed.", "danger")
             return self._back(staff_id or None)
         try:
-            reset = staff_service.staff_reset_password(staff_id=staff_id, actor=current_actor())
+            reset = staff_service.staff_reset_password(
+                staff_id=staff_id,
+                actor=current_actor(),
+                policy=PasswordPolicy.from_config(current_app.config),
+            )
         except BackofficeError as exc:
             flash(exc.message, "danger")
             return self._back(staff_id)

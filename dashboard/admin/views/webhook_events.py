@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import current_app, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_admin.actions import action
@@ -27,6 +27,7 @@ from dashboard.core.errors import BackofficeError
 from dashboard.models import StripeEventRecord
 from dashboard.permissions import Op, Tool
 from dashboard.services.stripe.events import stripe_event_replay
+from dashboard.services.stripe.gateway import StripeSettings
 
 MSG_REPLAYED = "Replayed {event_id}: {outcome}"
 MSG_REPLAY_FAILED = "Replay of {event_id} failed: {reason}"
@@ -64,7 +65,11 @@ class ReplayForm(FlaskForm):
 def replay_one(event_id: str) -> tuple[bool, str]:
     """Replay ``event_id``: (applied?, the message to show)."""
     try:
-        receipt = stripe_event_replay(event_id=event_id, actor=current_actor())
+        receipt = stripe_event_replay(
+            event_id=event_id,
+            actor=current_actor(),
+            settings=StripeSettings.from_config(current_app.config),
+        )
     except BackofficeError as exc:
         return False, MSG_REPLAY_FAILED.format(event_id=event_id, reason=exc.message)
     if receipt.status_code >= 400:

@@ -24,7 +24,6 @@ Bans of "every user matching a filter" are in ``dashboard.services.moderation.bu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from dashboard.core.actor import Actor
-from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
+from dashboard.core.errors import BackofficeError, PermissionDenied
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import (
     STAFF_ROLE_RANK,
@@ -47,9 +47,10 @@ from dashboard.models import (
 from dashboard.permissions import Tool, require_tool
 from dashboard.services.audit import audit_record, changes_between
 from dashboard.services.membership import membership_state_for
+from dashboard.services.users import ERR_USER as ERR_USER  # doors format it for a bad id
+from dashboard.services.users import user_lock
 
 ERR_REASON = "A reason is required."
-ERR_USER = "No user with id {user_id}."
 ERR_SELF = "You cannot {verb} yourself."
 ERR_HIGHER = "{email} is staff with a higher role ({role}) than yours; ask an administrator."
 ERR_UNTIL_PAST = "The end of the ban must be in the future."
@@ -121,19 +122,7 @@ def _check_may_act(
         raise PermissionDenied(ERR_HIGHER.format(email=user.email, role=role))
 
 
-def _lock_user(user_id: str) -> User:
-    user = db.session.execute(
-        sa.select(User)
-        .where(User.id == user_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if user is None:
-        raise NotFound(ERR_USER.format(user_id=user_id))
-    return user
-
-
-def revoke_sessions(user_ids: sa.Select[Any] | list[str]) -> int:
+def sessions_revoke_in_transaction(user_ids: sa.Select[Any] | list[str]) -> int:
     """Delete the users' NextAuth sessions and end their Backoffice staff sessions, in the
     caller's transaction; return how many NextAuth sessions were deleted."""
     deleted = db.session.execute(
@@ -150,18 +139,6 @@ def revoke_sessions(user_ids: sa.Select[Any] | list[str]) -> int:
     return deleted or 0
 
 
-def _in_transaction(commit: bool, work: Callable[[], ModerationResult]) -> ModerationResult:
-    try:
-        result = work()
-        if commit:
-            db.session.commit()
-    except Exception:
-        if commit:
-            db.session.rollback()
-        raise
-    return result
-
-
 def _ban_locked(user: User, *, reason: str, actor: Actor, until: datetime | None) -> int:
     moderation = db.session.get(UserModeration, user.id)
     if moderation is None:  # a stale row can remain if someone changed the role by hand
@@ -172,7 +149,7 @@ def _ban_locked(user: User, *, reason: str, actor: Actor, until: datetime | None
     moderation.banned_until = until
     moderation.banned_by_label = actor.label
     moderation.reason = reason
-    sessions = revoke_sessions([user.id])
+    sessions = sessions_revoke_in_transaction([user.id])
     before = user.role
     user.role = UserRole.BANNED
     audit_record(
@@ -197,7 +174,6 @@ def user_ban(
     reason: str,
     actor: Actor,
     until: datetime | None = None,
-    commit: bool = True,
 ) -> ModerationResult:
     """Ban a user (optionally until a future date) and sign them out everywhere.
 
@@ -208,9 +184,8 @@ def user_ban(
     reason = require_reason(reason)
     until = validate_until(until)
     require_tool(actor, Tool.BAN)
-
-    def work() -> ModerationResult:
-        user = _lock_user(user_id)
+    with unit_of_work():
+        user = user_lock(user_id)
         _check_may_act(actor, user, verb="ban")
         if user.role == UserRole.BANNED:
             message = MSG_ALREADY_BANNED.format(email=user.email)
@@ -222,8 +197,6 @@ def user_ban(
         return ModerationResult(
             user.id, user.email, True, message, before, UserRole.BANNED, sessions
         )
-
-    return _in_transaction(commit, work)
 
 
 def _unban_locked(
@@ -268,7 +241,7 @@ def _unban_locked(
     db.session.flush()
 
 
-def user_unban(*, user_id: str, reason: str, actor: Actor, commit: bool = True) -> ModerationResult:
+def user_unban(*, user_id: str, reason: str, actor: Actor) -> ModerationResult:
     """Lift a ban: the user gets the role their subscriptions give them now (ADMIN back if
     they were ADMIN before the ban), with membership status and plan by the same rule.
 
@@ -276,9 +249,8 @@ def user_unban(*, user_id: str, reason: str, actor: Actor, commit: bool = True) 
     """
     reason = require_reason(reason)
     require_tool(actor, Tool.BAN)
-
-    def work() -> ModerationResult:
-        user = _lock_user(user_id)
+    with unit_of_work():
+        user = user_lock(user_id)
         moderation = db.session.get(UserModeration, user.id, populate_existing=True)
         previous = moderation.previous_role if moderation else None
         _check_may_act(actor, user, verb="unban", previous_role=previous)
@@ -289,12 +261,8 @@ def user_unban(*, user_id: str, reason: str, actor: Actor, commit: bool = True) 
         message = MSG_UNBANNED.format(email=user.email, role=user.role.value)
         return ModerationResult(user.id, user.email, True, message, UserRole.BANNED, user.role)
 
-    return _in_transaction(commit, work)
 
-
-def user_sign_out_everywhere(
-    *, user_id: str, reason: str, actor: Actor, commit: bool = True
-) -> ModerationResult:
+def user_sign_out_everywhere(*, user_id: str, reason: str, actor: Actor) -> ModerationResult:
     """End all of a user's sessions (NextAuth database sessions, and Backoffice sessions if
     they are staff) without banning them. Always audited, even when there was no session.
 
@@ -303,11 +271,10 @@ def user_sign_out_everywhere(
     """
     reason = require_reason(reason)
     require_tool(actor, Tool.REVOKE_SESSIONS)
-
-    def work() -> ModerationResult:
-        user = _lock_user(user_id)
+    with unit_of_work():
+        user = user_lock(user_id)
         _check_may_act(actor, user, verb=None)
-        sessions = revoke_sessions([user.id])
+        sessions = sessions_revoke_in_transaction([user.id])
         audit_record(
             actor=actor,
             action="user.sign_out_everywhere",
@@ -320,8 +287,6 @@ def user_sign_out_everywhere(
         return ModerationResult(
             user.id, user.email, sessions > 0, message, user.role, user.role, sessions
         )
-
-    return _in_transaction(commit, work)
 
 
 def users_expire_bans(*, now: datetime | None = None, actor: Actor | None = None) -> int:
@@ -338,8 +303,8 @@ def users_expire_bans(*, now: datetime | None = None, actor: Actor | None = None
     )
     unbanned = 0
     for user_id in db.session.scalars(due).all():
-        try:
-            user = _lock_user(user_id)
+        with unit_of_work():
+            user = user_lock(user_id)
             moderation = db.session.get(UserModeration, user_id, populate_existing=True)
             # Re-checked under the lock: someone may have unbanned or re-banned meanwhile.
             still_due = (
@@ -352,8 +317,4 @@ def users_expire_bans(*, now: datetime | None = None, actor: Actor | None = None
                 reason = REASON_EXPIRED.format(until=moderation.banned_until)
                 _unban_locked(user, moderation, reason=reason, actor=actor)
                 unbanned += 1
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
     return unbanned

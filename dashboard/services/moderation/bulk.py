@@ -19,6 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dashboard.core.actor import Actor
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import (
     STAFF_ROLE_RANK,
@@ -36,7 +37,7 @@ from dashboard.services.audit import audit_record
 from dashboard.services.moderation.bans import (
     actor_rank,
     require_reason,
-    revoke_sessions,
+    sessions_revoke_in_transaction,
     validate_until,
 )
 
@@ -124,7 +125,7 @@ def _ban_targets(*, reason: str, actor: Actor, until: datetime | None, now: date
     )
     columns = ["user_id", "previous_role", "banned_at", "banned_until", "banned_by_label"]
     db.session.execute(sa.insert(UserModeration).from_select([*columns, "reason"], source))
-    sessions = revoke_sessions(ids)
+    sessions = sessions_revoke_in_transaction(ids)
     db.session.execute(
         sa.update(User)
         .where(User.id.in_(ids))
@@ -141,7 +142,6 @@ def users_ban_bulk(
     actor: Actor,
     until: datetime | None = None,
     filter_label: str | None = None,
-    commit: bool = True,
 ) -> BulkBanResult:
     """Ban every user matching ``user_filter`` (a where-clause over User, a SELECT of User
     ids, or a list of ids) and sign them out everywhere; skip (and count) those who may not
@@ -161,7 +161,7 @@ def users_ban_bulk(
     if protected is not None:
         eligible = sa.and_(eligible, ~protected)
     now = utcnow()
-    try:
+    with unit_of_work():
         counts = _count_matching(where, actor)
         sessions, audit_id = 0, None
         with bulk.target_set() as targets:
@@ -198,10 +198,4 @@ def users_ban_bulk(
                         bulk_audit_id=audit_id,
                     ),
                 )
-        if commit:
-            db.session.commit()
-    except Exception:
-        if commit:
-            db.session.rollback()
-        raise
     return BulkBanResult(banned=banned, sessions_revoked=sessions, audit_id=audit_id, **counts)

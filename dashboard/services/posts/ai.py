@@ -7,8 +7,9 @@ gets no tools; the answer must match the ``BlogDraft`` schema (and is re-checked
 ``dashboard.services.posts.drafts``). Requests carry ``store=False`` unless ``OPENAI_STORE`` is on,
 and a SHA-256 of the user id as ``safety_identifier``.
 
-The client is built lazily from the app's configuration (``OpenAI()`` without a key raises,
-so never at import) and reused while the configuration is unchanged. Every failure becomes
+The client is built lazily from ``AiSettings``, which the door builds from the app's
+configuration (``OpenAI()`` without a key raises, so never at import), and reused while the
+settings are unchanged. Every failure becomes
 ``GenerationFailed`` with a message staff can read; the API key never appears in one.
 """
 
@@ -20,10 +21,10 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import pydantic
-from flask import current_app
 
 from dashboard.core.errors import BackofficeError
 
@@ -157,36 +158,61 @@ class GeneratedImage:
     extension: str  # ".png", ".jpg" or ".webp"
 
 
-def ai_configured() -> bool:
-    """Is an API key configured? Without one, nothing may be charged."""
-    return bool(current_app.config.get("OPENAI_API_KEY"))
+@dataclass(frozen=True)
+class AiSettings:
+    """What the OpenAI calls need of the configuration, as plain values; the door builds it
+    with ``from_config(current_app.config)``. The key stays out of ``repr``."""
+
+    api_key: str | None = field(repr=False)
+    base_url: str | None
+    timeout: float
+    max_retries: int
+    text_model: str
+    image_model: str
+    image_size: str
+    store: bool
+    max_output_tokens: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> AiSettings:
+        return cls(
+            api_key=config.get("OPENAI_API_KEY"),
+            base_url=config.get("OPENAI_BASE_URL"),
+            timeout=config.get("OPENAI_TIMEOUT", 180),  # as configured: messages quote it
+            max_retries=int(config.get("OPENAI_MAX_RETRIES", 2)),
+            text_model=config["OPENAI_TEXT_MODEL"],
+            image_model=config["OPENAI_IMAGE_MODEL"],
+            image_size=config.get("OPENAI_IMAGE_SIZE") or "auto",
+            store=bool(config.get("OPENAI_STORE", False)),
+            max_output_tokens=int(config.get("OPENAI_MAX_OUTPUT_TOKENS", 16000)),
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Is an API key configured? Without one, nothing may be charged."""
+        return bool(self.api_key)
 
 
-def ai_client() -> OpenAI:
-    """The OpenAI client for the current configuration. Raises GenerationNotConfigured."""
-    config = current_app.config
-    if not ai_configured():
+def ai_client(settings: AiSettings) -> OpenAI:
+    """The OpenAI client for ``settings``. Raises GenerationNotConfigured."""
+    if not settings.configured:
         raise GenerationNotConfigured(ERR_NOT_CONFIGURED)
-    settings = (
-        config["OPENAI_API_KEY"],
-        config.get("OPENAI_BASE_URL"),
-        float(config.get("OPENAI_TIMEOUT", 180)),
-        int(config.get("OPENAI_MAX_RETRIES", 2)),
+    return _client(
+        settings.api_key, settings.base_url, float(settings.timeout), settings.max_retries
     )
-    cached = current_app.extensions.get("openai_client")
-    if cached is not None and cached[0] == settings:
-        return cached[1]
+
+
+# Built on first use and reused while the connection settings stay the same.
+@lru_cache(maxsize=8)
+def _client(api_key: str, base_url: str | None, seconds: float, retries: int) -> OpenAI:
     from openai import OpenAI, Timeout
 
-    api_key, base_url, seconds, retries = settings
-    client = OpenAI(
+    return OpenAI(
         api_key=api_key,
         base_url=base_url,
         timeout=Timeout(seconds, connect=min(5.0, seconds)),
         max_retries=retries,
     )
-    current_app.extensions["openai_client"] = (settings, client)
-    return client
 
 
 def safety_identifier(user_id: str) -> str:
@@ -223,15 +249,14 @@ def _api_message(exc: Any) -> str:
     return _short(getattr(exc, "message", "") or exc.__class__.__name__)
 
 
-def _reason(exc: Exception) -> str | None:
+def _reason(exc: Exception, settings: AiSettings) -> str | None:
     """A readable reason for an SDK or parsing failure, or None if it is neither."""
     import openai
 
-    config = current_app.config
     if isinstance(exc, openai.RateLimitError):
-        return ERR_RATE_LIMIT.format(attempts=int(config.get("OPENAI_MAX_RETRIES", 2)) + 1)
+        return ERR_RATE_LIMIT.format(attempts=settings.max_retries + 1)
     if isinstance(exc, openai.APITimeoutError):
-        return ERR_TIMEOUT.format(seconds=config.get("OPENAI_TIMEOUT", 180))
+        return ERR_TIMEOUT.format(seconds=settings.timeout)
     if isinstance(exc, openai.APIConnectionError):
         return ERR_CONNECTION
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -260,23 +285,24 @@ def _refusal(response: Any) -> str | None:
     return None
 
 
-def ai_write_post(*, text: str, options: GenerationOptions, user_id: str) -> BlogDraft:
+def ai_write_post(
+    *, text: str, options: GenerationOptions, user_id: str, settings: AiSettings
+) -> BlogDraft:
     """Ask the text model for a draft. Raises GenerationFailed (rate limit after retries,
     timeout, HTTP error, refusal, invalid or truncated answer) or GenerationNotConfigured."""
-    client = ai_client()
-    config = current_app.config
+    client = ai_client(settings)
     try:
         response = client.responses.parse(
-            model=config["OPENAI_TEXT_MODEL"],
+            model=settings.text_model,
             instructions=INSTRUCTIONS,
             input=prompt_input(text, options),
             text_format=BlogDraft,
-            store=bool(config.get("OPENAI_STORE", False)),
+            store=settings.store,
             safety_identifier=safety_identifier(user_id),
-            max_output_tokens=int(config.get("OPENAI_MAX_OUTPUT_TOKENS", 16000)),
+            max_output_tokens=settings.max_output_tokens,
         )
     except Exception as exc:
-        reason = _reason(exc)
+        reason = _reason(exc, settings)
         if reason is None:
             raise
         raise GenerationFailed(STAGE_WRITING.format(reason=reason)) from None
@@ -300,21 +326,20 @@ def _image_extension(data: bytes) -> str | None:
     return None
 
 
-def ai_draw_image(*, prompt: str, user_id: str) -> GeneratedImage:
+def ai_draw_image(*, prompt: str, user_id: str, settings: AiSettings) -> GeneratedImage:
     """Ask the image model for one featured image and decode it (GPT image models answer
     in base64 only). Raises GenerationFailed or GenerationNotConfigured."""
-    client = ai_client()
-    config = current_app.config
+    client = ai_client(settings)
     try:
         response = client.images.generate(
-            model=config["OPENAI_IMAGE_MODEL"],
+            model=settings.image_model,
             prompt=prompt,
-            size=config.get("OPENAI_IMAGE_SIZE") or "auto",
+            size=settings.image_size,
             n=1,
             safety_identifier=safety_identifier(user_id),
         )
     except Exception as exc:
-        reason = _reason(exc)
+        reason = _reason(exc, settings)
         if reason is None:
             raise
         raise GenerationFailed(STAGE_DRAWING.format(reason=reason)) from None

@@ -45,8 +45,9 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
-from dashboard.jobs import UNFINISHED, job_create, job_fail, job_handler, job_progress, job_succeed
+from dashboard.jobs import UNFINISHED, job_create, job_fail, job_progress, job_succeed
 from dashboard.models import (
     BlogPost,
     Job,
@@ -61,16 +62,16 @@ from dashboard.permissions import Tool, can
 from dashboard.services.audit import audit_record
 from dashboard.services.posts.ai import (
     ERR_NOT_CONFIGURED,
+    AiSettings,
     GenerationFailed,
     GenerationNotConfigured,
     GenerationOptions,
-    ai_configured,
     ai_draw_image,
     ai_write_post,
 )
 from dashboard.services.posts.drafts import CleanDraft, draft_clean
-from dashboard.services.posts.media import MediaStore, media_store
-from dashboard.services.tokens.ledger import InsufficientTokens, tokens_apply
+from dashboard.services.posts.media import MediaStore
+from dashboard.services.tokens.ledger import InsufficientTokens, tokens_apply_in_transaction
 
 ERR_EMPTY = "The text is empty: paste or upload the customer's text first."
 ERR_TOO_LONG = "The text has {characters:,} characters; at most {limit:,} can be generated at once."
@@ -184,7 +185,7 @@ class GenerationPreview:
     problem: str | None  # why Generate would be refused now, or None
 
 
-def post_generation_preview(*, user_id: str, text: str) -> GenerationPreview:
+def post_generation_preview(*, user_id: str, text: str, ai: AiSettings) -> GenerationPreview:
     """Characters, cost and balance for ``text`` (the numbers the charge will use), and the
     reason Generate would be refused, if any: not configured, empty or too long text, or a
     short balance. Raises NotFound for an unknown user only."""
@@ -197,7 +198,7 @@ def post_generation_preview(*, user_id: str, text: str) -> GenerationPreview:
     characters = post_character_count(text or "")
     cost = -(-characters // CHARACTERS_PER_TOKEN)
     problem = None
-    if not ai_configured():
+    if not ai.configured:
         problem = ERR_NOT_CONFIGURED
     elif characters == 0:
         problem = ERR_EMPTY
@@ -284,6 +285,7 @@ def post_generation_start(
     options: GenerationOptions | dict[str, Any] | None,
     idempotency_key: str,
     actor: Actor,
+    ai: AiSettings,
     retry_of: str | None = None,
 ) -> GenerationStarted:
     """Charge a user for a post generation and queue it, in one transaction.
@@ -297,7 +299,7 @@ def post_generation_start(
     """
     if actor.role is not None and not can(actor.role, Tool.GENERATE_POST):
         raise PermissionDenied(ERR_FORBIDDEN)
-    if not ai_configured():
+    if not ai.configured:
         raise GenerationNotConfigured(ERR_NOT_CONFIGURED)
     key = _job_key(idempotency_key)
     if not isinstance(options, GenerationOptions):
@@ -312,75 +314,74 @@ def post_generation_start(
     if existing is not None:
         return _seen_before(existing, user_id)
     try:
-        # Lock the user before inserting the job: the job's foreign key takes a share lock
-        # on the user row, and two generations each holding one while waiting for the
-        # other's would deadlock in tokens_apply. Locked first, they simply queue.
-        user = db.session.execute(
-            sa.select(User)
-            .where(User.id == user_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if user is None:
-            raise NotFound(ERR_USER.format(user_id=user_id))
-        # The twin of this submission may have committed while we waited for the lock: its
-        # charge must not make this one look unaffordable.
-        existing = _job_by_key(key)
-        if existing is not None:
-            db.session.rollback()
-            return _seen_before(existing, user_id)
-        if user.tokens < cost:  # authoritative under the lock; tokens_apply guards too
-            raise InsufficientTokens(
-                ERR_BALANCE.format(
-                    cost=cost, s="" if cost == 1 else "s", email=user.email, balance=user.tokens
+        with unit_of_work():
+            # Lock the user before inserting the job: the job's foreign key takes a share lock
+            # on the user row, and two generations each holding one while waiting for the
+            # other's would deadlock in the charge's own lock. Locked first, they simply queue.
+            user = db.session.execute(
+                sa.select(User)
+                .where(User.id == user_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if user is None:
+                raise NotFound(ERR_USER.format(user_id=user_id))
+            # The twin of this submission may have committed while we waited for the lock: its
+            # charge must not make this one look unaffordable.
+            twin = _job_by_key(key)
+            if twin is None:
+                if user.tokens < cost:  # authoritative under the lock; the charge checks too
+                    raise InsufficientTokens(
+                        ERR_BALANCE.format(
+                            cost=cost,
+                            s="" if cost == 1 else "s",
+                            email=user.email,
+                            balance=user.tokens,
+                        )
+                    )
+                job = job_create(
+                    kind=JOB_KIND,
+                    actor=actor,
+                    params={
+                        "text": clean,
+                        "options": options.to_dict(),
+                        "characters": characters,
+                        "cost": cost,
+                        "retry_of": retry_of,
+                    },
+                    idempotency_key=key,
+                    subject_user_id=user_id,
                 )
-            )
-        job = job_create(
-            kind=JOB_KIND,
-            actor=actor,
-            params={
-                "text": clean,
-                "options": options.to_dict(),
-                "characters": characters,
-                "cost": cost,
-                "retry_of": retry_of,
-            },
-            idempotency_key=key,
-            subject_user_id=user_id,
-        )
-        job.progress_message = PROGRESS_QUEUED
-        tokens_apply(
-            user_id=user_id,
-            delta=-cost,
-            kind=LedgerKind.GENERATION_CHARGE,
-            reason=f"Post generation ({characters:,} characters)",
-            actor=actor,
-            reference=job.id,
-        )
-        audit_record(
-            actor=actor,
-            action="post.generation_start",
-            target_model="Job",
-            target_id=job.id,
-            details={
-                "user_id": user_id,
-                "characters": characters,
-                "cost": cost,
-                "retry_of": retry_of,
-                **options.to_dict(),
-            },
-        )
-        db.session.commit()
+                job.progress_message = PROGRESS_QUEUED
+                tokens_apply_in_transaction(
+                    user_id=user_id,
+                    delta=-cost,
+                    kind=LedgerKind.GENERATION_CHARGE,
+                    reason=f"Post generation ({characters:,} characters)",
+                    actor=actor,
+                    reference=job.id,
+                )
+                audit_record(
+                    actor=actor,
+                    action="post.generation_start",
+                    target_model="Job",
+                    target_id=job.id,
+                    details={
+                        "user_id": user_id,
+                        "characters": characters,
+                        "cost": cost,
+                        "retry_of": retry_of,
+                        **options.to_dict(),
+                    },
+                )
     except IntegrityError:
         # A twin submission with the same key committed first: answer with its job.
-        db.session.rollback()
         existing = _job_by_key(key)
         if existing is None:
             raise
         return _seen_before(existing, user_id)
-    except Exception:
-        db.session.rollback()
-        raise
+    if twin is not None:
+        return _seen_before(twin, user_id)
     return GenerationStarted(job, True, characters, cost)
 
 
@@ -393,7 +394,9 @@ def post_generation_get(job_id: str) -> Job:
     return job
 
 
-def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) -> GenerationStarted:
+def post_generation_retry(
+    *, job_id: str, actor: Actor, idempotency_key: str, ai: AiSettings
+) -> GenerationStarted:
     """Start a new generation (a new job, a new charge) from a failed one's text and options.
     Raises NotFound, Conflict (the job did not fail) and whatever post_generation_start
     raises."""
@@ -409,6 +412,7 @@ def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) ->
         options=params.get("options"),
         idempotency_key=idempotency_key,
         actor=actor,
+        ai=ai,
         retry_of=job_id,
     )
 
@@ -416,8 +420,9 @@ def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) ->
 # --- the job --------------------------------------------------------------------------------
 
 
-def _refund_failed_generation(job_id: str, error: str, actor: Actor) -> None:
-    """dashboard.jobs' on_failure hook: runs in job_fail's transaction, once per job."""
+def post_generation_refund_in_job_fail(job_id: str, error: str, actor: Actor) -> None:
+    """dashboard.jobs' on_failure hook of JOB_KIND: runs inside job_fail's transaction (it
+    never commits), once per job."""
     db.session.execute(
         sa.update(Job)
         .where(Job.id == job_id)
@@ -434,7 +439,7 @@ def _refund_failed_generation(job_id: str, error: str, actor: Actor) -> None:
     # No charge row: nothing was taken, or the user (and their ledger) was deleted.
     if charge is not None:
         refunded = -charge.delta
-        tokens_apply(
+        tokens_apply_in_transaction(
             user_id=charge.user_id,
             delta=refunded,
             kind=LedgerKind.GENERATION_REFUND,
@@ -462,39 +467,37 @@ def _save_post(
     slug_base = draft.slug_hint or draft.title
     for attempt in range(SLUG_ATTEMPTS):
         try:
-            if not job_succeed(job_id, result={"post_id": post_id}, message=PROGRESS_SAVED):
-                db.session.rollback()
-                return None
-            slug = post_unique_slug(slug_base)
-            db.session.add(
-                BlogPost(
-                    id=post_id,
-                    user_id=user_id,
-                    title=draft.title,
-                    content=draft.body,
-                    original_text=text,
-                    character_count=len(text),
-                    tokens_used=params["cost"],
-                    slug=slug,
-                    image_url=image_url,
-                    image_prompt=draft.image_prompt if image_url else None,
-                    image_alt=draft.image_alt if image_url else None,
-                    meta_description=draft.meta_description,
-                    keywords=draft.keywords,
-                    is_published=False,
+            with unit_of_work():
+                if not job_succeed(job_id, result={"post_id": post_id}, message=PROGRESS_SAVED):
+                    return None  # nothing is written: the sweep failed the job meanwhile
+                slug = post_unique_slug(slug_base)
+                db.session.add(
+                    BlogPost(
+                        id=post_id,
+                        user_id=user_id,
+                        title=draft.title,
+                        content=draft.body,
+                        original_text=text,
+                        character_count=len(text),
+                        tokens_used=params["cost"],
+                        slug=slug,
+                        image_url=image_url,
+                        image_prompt=draft.image_prompt if image_url else None,
+                        image_alt=draft.image_alt if image_url else None,
+                        meta_description=draft.meta_description,
+                        keywords=draft.keywords,
+                        is_published=False,
+                    )
                 )
-            )
-            audit_record(
-                actor=JOB_ACTOR,
-                action="post.generation_saved",
-                target_model="BlogPost",
-                target_id=post_id,
-                details={"job_id": job_id, "slug": slug, "tokens": params["cost"]},
-            )
-            db.session.commit()
+                audit_record(
+                    actor=JOB_ACTOR,
+                    action="post.generation_saved",
+                    target_model="BlogPost",
+                    target_id=post_id,
+                    details={"job_id": job_id, "slug": slug, "tokens": params["cost"]},
+                )
             return post_id
         except IntegrityError as exc:
-            db.session.rollback()
             # Another post took the slug between our check and our insert: pick again.
             if "slug" not in str(exc.orig) or attempt == SLUG_ATTEMPTS - 1:
                 raise
@@ -507,26 +510,26 @@ def _discard(store: MediaStore, url: str | None) -> None:
         store.delete(key)
 
 
-@job_handler(JOB_KIND, on_failure=_refund_failed_generation)
-def post_generation_run(job_id: str) -> dict[str, Any] | None:
-    """The post_generation job: write the draft, draw its image, save both as an
-    unpublished post. Any exception fails the job through dashboard.jobs.job_fail, which
-    refunds (see ``_refund_failed_generation``)."""
-    job = db.session.get(Job, job_id)
-    params = dict(job.params or {})
-    user_id = job.subject_user_id
-    db.session.commit()  # nothing stays open while OpenAI works
+def post_generation_run(job_id: str, *, ai: AiSettings, store: MediaStore) -> dict[str, Any] | None:
+    """The post_generation job: write the draft, draw its image (into ``store``), save both
+    as an unpublished post. Any exception fails the job through dashboard.jobs.job_fail,
+    which refunds (see ``post_generation_refund_in_job_fail``)."""
+    with unit_of_work():  # a read of its own: nothing stays open while OpenAI works
+        job = db.session.get(Job, job_id)
+        params = dict(job.params or {})
+        user_id = job.subject_user_id
     if user_id is None:
         raise GenerationFailed(ERR_USER_GONE)
     options = GenerationOptions.parse(params.get("options"))
 
     job_progress(job_id, 10, PROGRESS_WRITING)
-    draft = draft_clean(ai_write_post(text=params["text"], options=options, user_id=user_id))
-    store = media_store()
+    draft = draft_clean(
+        ai_write_post(text=params["text"], options=options, user_id=user_id, settings=ai)
+    )
     image_url = None
     if options.image:
         job_progress(job_id, 60, PROGRESS_DRAWING)
-        image = ai_draw_image(prompt=draft.image_prompt, user_id=user_id)
+        image = ai_draw_image(prompt=draft.image_prompt, user_id=user_id, settings=ai)
         name = post_slugify(draft.slug_hint or draft.title, max_length=40) or "post"
         image_url = store.save(image.data, f"{name}{image.extension}")
     try:
@@ -553,15 +556,15 @@ def posts_sweep_stuck(*, older_than: timedelta, actor: Actor = SWEEP_ACTOR) -> l
     if older_than <= timedelta(0):
         raise BackofficeError(ERR_SWEEP_AGE)
     cutoff = utcnow() - older_than
-    stuck = (
-        db.session.execute(
-            sa.select(Job.id)
-            .where(Job.kind == JOB_KIND, Job.status.in_(UNFINISHED), Job.updated_at < cutoff)
-            .order_by(Job.created_at)
+    with unit_of_work():  # a read of its own: each job_fail below is its own transaction
+        stuck = (
+            db.session.execute(
+                sa.select(Job.id)
+                .where(Job.kind == JOB_KIND, Job.status.in_(UNFINISHED), Job.updated_at < cutoff)
+                .order_by(Job.created_at)
+            )
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
-    db.session.commit()
     reason = ERR_STUCK.format(minutes=round(older_than.total_seconds() / 60))
     return [job_id for job_id in stuck if job_fail(job_id, reason, actor=actor)]

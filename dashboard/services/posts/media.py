@@ -11,7 +11,8 @@ A store does four things:
 folder) and maps them to ``MEDIA_BASE_URL``: the public site (or its web server) serves
 ``MEDIA_ROOT`` at that URL. An S3-compatible store implements the same four methods
 (``put_object`` to a bucket served by a CDN at ``MEDIA_BASE_URL``, ``get_object``,
-``delete_object``) and is chosen by ``MEDIA_BACKEND`` in ``media_store``.
+``delete_object``) and is chosen by ``MEDIA_BACKEND`` in ``media_store``. The door builds
+``MediaSettings`` from the app: ``MediaSettings.from_app(current_app)``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
-
-from flask import current_app
+from typing import Any, BinaryIO, Protocol
 
 from config import ConfigError
 from dashboard.core.errors import BackofficeError
@@ -122,16 +122,38 @@ class LocalMediaStore:
         return key if KEY_PATTERN.fullmatch(key) else None
 
 
-def check_media_config(config: dict) -> None:
+def check_media_config(config: Mapping[str, Any]) -> None:
     """Raise ConfigError at start-up for a storage backend Backoffice does not have."""
     backend = config.get("MEDIA_BACKEND") or "local"
     if backend not in BACKENDS:
         raise ConfigError(f"MEDIA_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
-def media_store() -> MediaStore:
-    """The configured store of the current app (built per call: it holds no connection)."""
-    config = current_app.config
-    check_media_config(config)
-    root = config.get("MEDIA_ROOT") or os.path.join(current_app.instance_path, "media")
-    return LocalMediaStore(root=Path(root), base_url=config.get("MEDIA_BASE_URL") or "/media/")
+@dataclass(frozen=True)
+class MediaSettings:
+    """Where images are stored and served, as plain values."""
+
+    backend: str
+    root: Path
+    base_url: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, instance_path: str) -> MediaSettings:
+        """Raises ConfigError for a backend Backoffice does not have."""
+        check_media_config(config)
+        root = config.get("MEDIA_ROOT") or os.path.join(instance_path, "media")
+        return cls(
+            backend=config.get("MEDIA_BACKEND") or "local",
+            root=Path(root),
+            base_url=config.get("MEDIA_BASE_URL") or "/media/",
+        )
+
+    @classmethod
+    def from_app(cls, app: Any) -> MediaSettings:
+        """``from_config`` for a Flask app (its ``config`` and ``instance_path``)."""
+        return cls.from_config(app.config, instance_path=app.instance_path)
+
+
+def media_store(settings: MediaSettings) -> MediaStore:
+    """The store ``settings`` describe (built per call: it holds no connection)."""
+    return LocalMediaStore(root=settings.root, base_url=settings.base_url)

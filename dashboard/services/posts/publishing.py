@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import BlogPost, utcnow
 from dashboard.permissions import Tool, can
@@ -135,14 +136,10 @@ def posts_publish(*, post_ids: Iterable[str], actor: Actor) -> PublishResult:
     transaction; slugs are made unique among all posts, including those published here."""
     _check_actor(actor)
     result = PublishResult()
-    try:
+    with unit_of_work():
         for post in _posts(post_ids):
             _publish_one(post, actor, result)
             db.session.flush()  # so the next post's unique slug sees this one's
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return result
 
 
@@ -150,13 +147,9 @@ def posts_unpublish(*, post_ids: Iterable[str], actor: Actor) -> PublishResult:
     """Take posts off the public site; publishedAt and slug are kept."""
     _check_actor(actor)
     result = PublishResult()
-    try:
+    with unit_of_work():
         for post in _posts(post_ids):
             _unpublish_one(post, actor, result)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return result
 
 

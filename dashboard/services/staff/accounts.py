@@ -22,11 +22,13 @@ import sqlalchemy as sa
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import StaffAccount, StaffRole, User, UserRole
 from dashboard.permissions import Tool, can
 from dashboard.services.audit import audit_record, changes_between
 from dashboard.services.staff import passwords
+from dashboard.services.staff.passwords import PasswordPolicy
 
 ERR_NOT_ALLOWED = "Only an admin can manage staff accounts."
 ERR_NO_STAFF = "No staff account with id {staff_id}."
@@ -155,7 +157,12 @@ def _snapshot(staff: StaffAccount) -> dict:
 
 
 def staff_create(
-    *, email: str, role: StaffRole | str, actor: Actor, name: str | None = None
+    *,
+    email: str,
+    role: StaffRole | str,
+    actor: Actor,
+    policy: PasswordPolicy,
+    name: str | None = None,
 ) -> StaffWithPassword:
     """Give the user with ``email`` (created if there is none) a staff account with ``role``
     and a temporary password that must be changed at the first sign-in.
@@ -172,29 +179,29 @@ def staff_create(
         sa.select(StaffAccount.id).where(StaffAccount.user_id == user.id)
     ):
         raise Conflict(ERR_EXISTS.format(email=user.email))
-    if user is None:
-        user = user_create_for_staff(
-            email=email, name=(name or "").strip() or None, actor=actor, purpose="staff account"
+    with unit_of_work():
+        if user is None:
+            user = user_create_for_staff(
+                email=email, name=(name or "").strip() or None, actor=actor, purpose="staff account"
+            )
+        temporary = passwords.generate_password()
+        staff = StaffAccount(
+            user_id=user.id,
+            role=staff_role,
+            password_hash=passwords.hash_password(temporary, policy=policy),
+            password_change_required=True,
+            recovery_code_hashes=[],
         )
-    temporary = passwords.generate_password()
-    staff = StaffAccount(
-        user_id=user.id,
-        role=staff_role,
-        password_hash=passwords.hash_password(temporary),
-        password_change_required=True,
-        recovery_code_hashes=[],
-    )
-    db.session.add(staff)
-    db.session.flush()
-    audit_record(
-        actor=actor,
-        action="staff.create",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes=changes_between({}, _snapshot(staff)),
-        details={"email": user.email},
-    )
-    db.session.commit()
+        db.session.add(staff)
+        db.session.flush()
+        audit_record(
+            actor=actor,
+            action="staff.create",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes=changes_between({}, _snapshot(staff)),
+            details={"email": user.email},
+        )
     return StaffWithPassword(staff=staff, temporary_password=temporary)
 
 
@@ -228,16 +235,16 @@ def _record(
     reason: str | None,
 ) -> None:
     """Audit what changed on ``staff`` since ``before`` and commit both together."""
-    audit_record(
-        actor=actor,
-        action=action,
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes=changes_between(before, _snapshot(staff)),
-        details={"email": staff.email},
-        reason=(reason or "").strip() or None,
-    )
-    db.session.commit()
+    with unit_of_work():
+        audit_record(
+            actor=actor,
+            action=action,
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes=changes_between(before, _snapshot(staff)),
+            details={"email": staff.email},
+            reason=(reason or "").strip() or None,
+        )
 
 
 def staff_deactivate(*, staff_id: str, actor: Actor, reason: str | None = None) -> StaffAccount:
@@ -266,23 +273,25 @@ def staff_reactivate(*, staff_id: str, actor: Actor) -> StaffAccount:
     staff = _load(staff_id)
     if staff.is_active:
         return staff
-    before = _snapshot(staff)
-    staff.is_active = True
-    staff.failed_sign_ins = 0
-    staff.locked_until = None
-    audit_record(
-        actor=actor,
-        action="staff.reactivate",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes=changes_between(before, _snapshot(staff)),
-        details={"email": staff.email},
-    )
-    db.session.commit()
+    with unit_of_work():
+        before = _snapshot(staff)
+        staff.is_active = True
+        staff.failed_sign_ins = 0
+        staff.locked_until = None
+        audit_record(
+            actor=actor,
+            action="staff.reactivate",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes=changes_between(before, _snapshot(staff)),
+            details={"email": staff.email},
+        )
     return staff
 
 
-def staff_reset_password(*, staff_id: str, actor: Actor) -> StaffWithPassword:
+def staff_reset_password(
+    *, staff_id: str, actor: Actor, policy: PasswordPolicy
+) -> StaffWithPassword:
     """Replace someone else's password with a temporary one (shown once to the admin),
     which they must change at their next sign-in. Ends their sessions and lifts a lockout.
 
@@ -290,21 +299,21 @@ def staff_reset_password(*, staff_id: str, actor: Actor) -> StaffWithPassword:
     _require_manager(actor)
     staff = _load(staff_id)
     _not_self(staff, actor)
-    temporary = passwords.generate_password()
-    staff.password_hash = passwords.hash_password(temporary)
-    staff.password_change_required = True
-    staff.failed_sign_ins = 0
-    staff.locked_until = None
-    staff.session_version += 1
-    audit_record(
-        actor=actor,
-        action="staff.reset_password",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes={"password_hash": {"before": "", "after": ""}},
-        details={"email": staff.email},
-    )
-    db.session.commit()
+    with unit_of_work():
+        temporary = passwords.generate_password()
+        staff.password_hash = passwords.hash_password(temporary, policy=policy)
+        staff.password_change_required = True
+        staff.failed_sign_ins = 0
+        staff.locked_until = None
+        staff.session_version += 1
+        audit_record(
+            actor=actor,
+            action="staff.reset_password",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes={"password_hash": {"before": "", "after": ""}},
+            details={"email": staff.email},
+        )
     return StaffWithPassword(staff=staff, temporary_password=temporary)
 
 
@@ -316,18 +325,18 @@ def staff_reset_totp(*, staff_id: str, actor: Actor) -> StaffAccount:
     _require_manager(actor)
     staff = _load(staff_id)
     _not_self(staff, actor)
-    was_enrolled = staff.totp_enrolled
-    staff.totp_secret = None
-    staff.totp_last_step = None
-    staff.recovery_code_hashes = []
-    staff.session_version += 1
-    audit_record(
-        actor=actor,
-        action="staff.reset_totp",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes={"totp_enrolled": {"before": was_enrolled, "after": False}},
-        details={"email": staff.email},
-    )
-    db.session.commit()
+    with unit_of_work():
+        was_enrolled = staff.totp_enrolled
+        staff.totp_secret = None
+        staff.totp_last_step = None
+        staff.recovery_code_hashes = []
+        staff.session_version += 1
+        audit_record(
+            actor=actor,
+            action="staff.reset_totp",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes={"totp_enrolled": {"before": was_enrolled, "after": False}},
+            details={"email": staff.email},
+        )
     return staff

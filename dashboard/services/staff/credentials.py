@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import current_app
 
 from dashboard.core import clock
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, NotFound, PermissionDenied
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import StaffAccount, StaffRole, UserRole
 from dashboard.services.audit import audit_record, changes_between
@@ -30,6 +30,7 @@ from dashboard.services.staff.accounts import (
     user_create_for_staff,
     user_make_admin,
 )
+from dashboard.services.staff.passwords import PasswordPolicy
 
 ERR_NO_STAFF = "No staff account with id {staff_id}."
 ERR_CURRENT_PASSWORD = "Your current password is not right."
@@ -55,14 +56,19 @@ def _load(staff_id: str) -> StaffAccount:
     return staff
 
 
-def _check_password(password: str, email: str) -> None:
-    problem = passwords.password_problem(password, email=email)
+def _check_password(password: str, email: str, policy: PasswordPolicy) -> None:
+    problem = passwords.password_problem(password, email=email, policy=policy)
     if problem:
         raise BackofficeError(problem)
 
 
 def staff_change_password(
-    *, staff_id: str, new_password: str, actor: Actor, current_password: str | None = None
+    *,
+    staff_id: str,
+    new_password: str,
+    actor: Actor,
+    policy: PasswordPolicy,
+    current_password: str | None = None,
 ) -> StaffAccount:
     """Set a staff member's own password. ``current_password`` is checked when given (the
     account page); the forced change during sign-in has just checked it. Ends the staff
@@ -74,26 +80,28 @@ def staff_change_password(
         staff.password_hash, current_password
     ):
         raise BackofficeError(ERR_CURRENT_PASSWORD)
-    _check_password(new_password, staff.email)
+    _check_password(new_password, staff.email, policy)
     if passwords.verify_password(staff.password_hash, new_password):
         raise BackofficeError(ERR_SAME_PASSWORD)
-    staff.password_hash = passwords.hash_password(new_password)
-    was_required = staff.password_change_required
-    staff.password_change_required = False
-    staff.session_version += 1
-    audit_record(
-        actor=actor,
-        action="staff.change_password",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes={"password_hash": {"before": "", "after": ""}},
-        details={"forced": was_required},
-    )
-    db.session.commit()
+    with unit_of_work():
+        staff.password_hash = passwords.hash_password(new_password, policy=policy)
+        was_required = staff.password_change_required
+        staff.password_change_required = False
+        staff.session_version += 1
+        audit_record(
+            actor=actor,
+            action="staff.change_password",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes={"password_hash": {"before": "", "after": ""}},
+            details={"forced": was_required},
+        )
     return staff
 
 
-def staff_enroll_totp(*, staff_id: str, secret: str, code: str, actor: Actor) -> list[str]:
+def staff_enroll_totp(
+    *, staff_id: str, secret: str, code: str, actor: Actor, policy: PasswordPolicy
+) -> list[str]:
     """Turn on TOTP with ``secret`` once ``code`` proves the authenticator has it. Returns
     ten new recovery codes (shown once; only their hashes are kept).
 
@@ -102,39 +110,41 @@ def staff_enroll_totp(*, staff_id: str, secret: str, code: str, actor: Actor) ->
     step = totp.matching_step(secret, code, now=clock.now(), last_step=None)
     if step is None:
         raise BackofficeError(ERR_TOTP_CODE)
-    was_enrolled = staff.totp_enrolled
-    codes = passwords.generate_recovery_codes()
-    staff.totp_secret = secret
-    staff.totp_last_step = step
-    staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
-    audit_record(
-        actor=actor,
-        action="staff.enroll_totp",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes={"totp_enrolled": {"before": was_enrolled, "after": True}},
-    )
-    db.session.commit()
+    with unit_of_work():
+        was_enrolled = staff.totp_enrolled
+        codes = passwords.generate_recovery_codes()
+        staff.totp_secret = secret
+        staff.totp_last_step = step
+        staff.recovery_code_hashes = [passwords.hash_recovery_code(c, policy=policy) for c in codes]
+        audit_record(
+            actor=actor,
+            action="staff.enroll_totp",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            changes={"totp_enrolled": {"before": was_enrolled, "after": True}},
+        )
     return codes
 
 
-def staff_regenerate_recovery_codes(*, staff_id: str, actor: Actor) -> list[str]:
+def staff_regenerate_recovery_codes(
+    *, staff_id: str, actor: Actor, policy: PasswordPolicy
+) -> list[str]:
     """Replace all recovery codes with ten new ones (the old ones stop working).
 
     Raises NotFound, BackofficeError (TOTP not enrolled)."""
     staff = _load(staff_id)
     if not staff.totp_enrolled:
         raise BackofficeError(ERR_NOT_ENROLLED)
-    codes = passwords.generate_recovery_codes()
-    staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
-    audit_record(
-        actor=actor,
-        action="staff.regenerate_recovery_codes",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        details={"count": len(codes)},
-    )
-    db.session.commit()
+    with unit_of_work():
+        codes = passwords.generate_recovery_codes()
+        staff.recovery_code_hashes = [passwords.hash_recovery_code(c, policy=policy) for c in codes]
+        audit_record(
+            actor=actor,
+            action="staff.regenerate_recovery_codes",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            details={"count": len(codes)},
+        )
     return codes
 
 
@@ -148,7 +158,7 @@ class AdminSetup:
 
 
 def staff_setup_admin(
-    *, email: str, password: str, actor: Actor, with_totp: bool = False
+    *, email: str, password: str, actor: Actor, policy: PasswordPolicy, with_totp: bool = False
 ) -> AdminSetup:
     """``flask setup-admin``: make ``email`` an administrator. Creates the user if needed,
     sets ``User.role`` to ADMIN, creates or updates the staff account (role ADMIN, active,
@@ -157,95 +167,103 @@ def staff_setup_admin(
 
     Raises BackofficeError (bad email, weak password)."""
     email = normalize_email(email)
-    _check_password(password, email)
+    _check_password(password, email, policy)
     user = user_by_email(email)
     created_user = user is None
-    if user is None:
-        user = user_create_for_staff(
-            email=email, role=UserRole.ADMIN, actor=actor, purpose="flask setup-admin"
-        )
-    else:
-        user_make_admin(user, actor=actor, reason="flask setup-admin")
-    staff = db.session.execute(
-        sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
-    ).scalar_one_or_none()
-    created_staff = staff is None
-    before = {} if staff is None else {"role": staff.role, "is_active": staff.is_active}
-    if staff is None:
-        staff = StaffAccount(user_id=user.id, role=StaffRole.ADMIN, recovery_code_hashes=[])
-        db.session.add(staff)
-    staff.role = StaffRole.ADMIN
-    staff.is_active = True
-    staff.password_hash = passwords.hash_password(password)
-    staff.password_change_required = False
-    staff.failed_sign_ins = 0
-    staff.locked_until = None
-    staff.session_version = (staff.session_version or 1) + (0 if created_staff else 1)
-    result = AdminSetup(staff=staff, created_user=created_user, created_staff=created_staff)
-    if with_totp:
-        secret = totp.new_secret()
-        codes = passwords.generate_recovery_codes()
-        staff.totp_secret = secret
-        staff.totp_last_step = None
-        staff.recovery_code_hashes = [passwords.hash_recovery_code(c) for c in codes]
-        result.totp_uri = totp.provisioning_uri(secret, user.email)
-        result.recovery_codes = codes
-    db.session.flush()
-    audit_record(
-        actor=actor,
-        action="staff.setup_admin",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        changes=changes_between(before, {"role": staff.role, "is_active": True})
-        | {"password_hash": {"before": "", "after": ""}},
-        details={"email": user.email, "totp": with_totp},
-    )
-    db.session.commit()
-    return result
-
-
-def staff_ensure_demo(*, actor: Actor) -> list[tuple[StaffRole, str, str]]:
-    """Make sure the demo staff of ``DEMO_STAFF`` exist, active, with their known passwords
-    and no TOTP (idempotent). Returns (role, email, password) rows to print.
-
-    Raises PermissionDenied in production."""
-    if current_app.config["ENV_NAME"] == "production":
-        raise PermissionDenied(ERR_DEMO_IN_PRODUCTION)
-    for role, email, password in DEMO_STAFF:
-        user = user_by_email(email)
+    with unit_of_work():
         if user is None:
             user = user_create_for_staff(
-                email=email, name=f"Demo {role.value.title()}", actor=actor, purpose="demo staff"
+                email=email, role=UserRole.ADMIN, actor=actor, purpose="flask setup-admin"
             )
-        if user.role == UserRole.BANNED:
-            user.role = UserRole.USER
-        if role == StaffRole.ADMIN:
-            user_make_admin(user, actor=actor, reason="demo ADMIN staff")
+        else:
+            user_make_admin(user, actor=actor, reason="flask setup-admin")
         staff = db.session.execute(
             sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
         ).scalar_one_or_none()
+        created_staff = staff is None
+        before = {} if staff is None else {"role": staff.role, "is_active": staff.is_active}
         if staff is None:
-            staff = StaffAccount(user_id=user.id, role=role, recovery_code_hashes=[])
+            staff = StaffAccount(user_id=user.id, role=StaffRole.ADMIN, recovery_code_hashes=[])
             db.session.add(staff)
-        elif passwords.verify_password(staff.password_hash, password) and (
-            staff.role == role and staff.is_active and not staff.totp_secret
-        ):
-            continue
-        staff.role = role
+        staff.role = StaffRole.ADMIN
         staff.is_active = True
-        staff.password_hash = passwords.hash_password(password)
+        staff.password_hash = passwords.hash_password(password, policy=policy)
         staff.password_change_required = False
-        staff.totp_secret = None
-        staff.recovery_code_hashes = []
         staff.failed_sign_ins = 0
         staff.locked_until = None
+        staff.session_version = (staff.session_version or 1) + (0 if created_staff else 1)
+        result = AdminSetup(staff=staff, created_user=created_user, created_staff=created_staff)
+        if with_totp:
+            secret = totp.new_secret()
+            codes = passwords.generate_recovery_codes()
+            staff.totp_secret = secret
+            staff.totp_last_step = None
+            staff.recovery_code_hashes = [
+                passwords.hash_recovery_code(c, policy=policy) for c in codes
+            ]
+            result.totp_uri = totp.provisioning_uri(secret, user.email)
+            result.recovery_codes = codes
         db.session.flush()
         audit_record(
             actor=actor,
-            action="staff.demo",
+            action="staff.setup_admin",
             target_model="StaffAccount",
             target_id=staff.id,
-            details={"email": email, "role": role.value},
+            changes=changes_between(before, {"role": staff.role, "is_active": True})
+            | {"password_hash": {"before": "", "after": ""}},
+            details={"email": user.email, "totp": with_totp},
         )
-    db.session.commit()
+    return result
+
+
+def staff_ensure_demo(
+    *, actor: Actor, policy: PasswordPolicy, env_name: str
+) -> list[tuple[StaffRole, str, str]]:
+    """Make sure the demo staff of ``DEMO_STAFF`` exist, active, with their known passwords
+    and no TOTP (idempotent). Returns (role, email, password) rows to print. ``env_name``
+    is the configured ENV_NAME.
+
+    Raises PermissionDenied in production."""
+    if env_name == "production":
+        raise PermissionDenied(ERR_DEMO_IN_PRODUCTION)
+    with unit_of_work():
+        for role, email, password in DEMO_STAFF:
+            user = user_by_email(email)
+            if user is None:
+                user = user_create_for_staff(
+                    email=email,
+                    name=f"Demo {role.value.title()}",
+                    actor=actor,
+                    purpose="demo staff",
+                )
+            if user.role == UserRole.BANNED:
+                user.role = UserRole.USER
+            if role == StaffRole.ADMIN:
+                user_make_admin(user, actor=actor, reason="demo ADMIN staff")
+            staff = db.session.execute(
+                sa.select(StaffAccount).where(StaffAccount.user_id == user.id)
+            ).scalar_one_or_none()
+            if staff is None:
+                staff = StaffAccount(user_id=user.id, role=role, recovery_code_hashes=[])
+                db.session.add(staff)
+            elif passwords.verify_password(staff.password_hash, password) and (
+                staff.role == role and staff.is_active and not staff.totp_secret
+            ):
+                continue
+            staff.role = role
+            staff.is_active = True
+            staff.password_hash = passwords.hash_password(password, policy=policy)
+            staff.password_change_required = False
+            staff.totp_secret = None
+            staff.recovery_code_hashes = []
+            staff.failed_sign_ins = 0
+            staff.locked_until = None
+            db.session.flush()
+            audit_record(
+                actor=actor,
+                action="staff.demo",
+                target_model="StaffAccount",
+                target_id=staff.id,
+                details={"email": email, "role": role.value},
+            )
     return list(DEMO_STAFF)

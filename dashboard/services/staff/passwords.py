@@ -1,18 +1,21 @@
 """Password hashing (argon2id via argon2-cffi), the password rules and recovery codes.
 
-Hash parameters come from ``PASSWORD_HASH_PROFILE``; a stored hash carries its own
-parameters, so a hash made under one profile still verifies under another and is upgraded
-(``needs_rehash``) at the next successful sign-in.
+Hash parameters and the minimum length come from ``PasswordPolicy``, which the door builds
+from ``PASSWORD_HASH_PROFILE`` and ``PASSWORD_MIN_LENGTH``. A stored hash carries its own
+parameters, so a hash made under one profile still verifies under another (verifying needs
+no policy) and is upgraded (``needs_rehash``) at the next successful sign-in.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from argon2 import PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import current_app, has_app_context
 
 MAX_PASSWORD_LENGTH = 1024
 RECOVERY_CODE_COUNT = 10
@@ -21,6 +24,22 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1
 ERR_TOO_SHORT = "The password must be at least {length} characters long."
 ERR_TOO_LONG = f"The password must be at most {MAX_PASSWORD_LENGTH} characters long."
 ERR_SAME_AS_EMAIL = "The password cannot be your email address."
+DEFAULT_PROFILE = "rfc9106-low-memory"
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """How passwords are hashed and how long they must be, as plain values."""
+
+    hash_profile: str = DEFAULT_PROFILE  # "cheap" for tests only
+    min_length: int = 12
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PasswordPolicy:
+        return cls(
+            hash_profile=config.get("PASSWORD_HASH_PROFILE", DEFAULT_PROFILE),
+            min_length=config.get("PASSWORD_MIN_LENGTH", 12),
+        )
 
 
 @cache
@@ -33,31 +52,23 @@ def _hasher(profile: str) -> PasswordHasher:
     return PasswordHasher.from_parameters(params)
 
 
-def hasher() -> PasswordHasher:
-    profile = (
-        current_app.config.get("PASSWORD_HASH_PROFILE", "rfc9106-low-memory")
-        if has_app_context()
-        else "rfc9106-low-memory"
-    )
-    return _hasher(profile)
-
-
-def hash_password(password: str) -> str:
-    return hasher().hash(password)
+def hash_password(password: str, *, policy: PasswordPolicy) -> str:
+    return _hasher(policy.hash_profile).hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True if ``password`` matches; False for a wrong password or an unusable hash."""
+    """True if ``password`` matches; False for a wrong password or an unusable hash. The
+    hash's own parameters are used, whatever the profile."""
     if not password_hash:
         return False
     try:
-        return hasher().verify(password_hash, password)
+        return _hasher(DEFAULT_PROFILE).verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
-def needs_rehash(password_hash: str) -> bool:
-    return hasher().check_needs_rehash(password_hash)
+def needs_rehash(password_hash: str, *, policy: PasswordPolicy) -> bool:
+    return _hasher(policy.hash_profile).check_needs_rehash(password_hash)
 
 
 @cache
@@ -65,15 +76,16 @@ def _dummy_hash(profile: str) -> str:
     return _hasher(profile).hash(secrets.token_hex(16))
 
 
-def waste_time_like_a_verification(password: str) -> None:
+def waste_time_like_a_verification(password: str, *, policy: PasswordPolicy) -> None:
     """Spend as long as a real check, so an unknown email answers no faster than a known one."""
-    profile = current_app.config.get("PASSWORD_HASH_PROFILE", "rfc9106-low-memory")
-    verify_password(_dummy_hash(profile), password)
+    verify_password(_dummy_hash(policy.hash_profile), password)
 
 
-def password_problem(password: str, *, email: str | None = None) -> str | None:
+def password_problem(
+    password: str, *, policy: PasswordPolicy, email: str | None = None
+) -> str | None:
     """Why ``password`` is not acceptable, or None."""
-    minimum = current_app.config.get("PASSWORD_MIN_LENGTH", 12)
+    minimum = policy.min_length
     if len(password) < minimum:
         return ERR_TOO_SHORT.format(length=minimum)
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -100,8 +112,8 @@ def normalize_recovery_code(code: str) -> str:
     return "".join(ch for ch in code.lower() if ch.isalnum())
 
 
-def hash_recovery_code(code: str) -> str:
-    return hash_password(normalize_recovery_code(code))
+def hash_recovery_code(code: str, *, policy: PasswordPolicy) -> str:
+    return hash_password(normalize_recovery_code(code), policy=policy)
 
 
 def match_recovery_code(hashes: list[str], code: str) -> int | None:

@@ -15,18 +15,22 @@ Rules:
   password alone does not buy unlimited guesses at the TOTP code.
 - Sign-in, sign-out, failures, lockouts and the IP limit are audited; failures commit their
   counters and audit rows even though the caller goes on to refuse.
+The numbers come from ``SignInPolicy``, which the sign-in door builds from the configuration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from dashboard.core import clock
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import AuditLog, StaffAccount, User, UserRole
 from dashboard.services.audit import audit_record
@@ -48,6 +52,29 @@ class SignInThrottled(SignInFailed):
     status_code = 429
 
 
+@dataclass(frozen=True)
+class SignInPolicy:
+    """The lockout and per-IP limits (the SIGN_IN_* settings) and the password policy."""
+
+    max_failures: int
+    lockout_base_minutes: int
+    lockout_max_minutes: int
+    ip_limit: int
+    ip_window_minutes: int
+    passwords: passwords.PasswordPolicy
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SignInPolicy:
+        return cls(
+            max_failures=int(config["SIGN_IN_MAX_FAILURES"]),
+            lockout_base_minutes=int(config["SIGN_IN_LOCKOUT_MINUTES"]),
+            lockout_max_minutes=int(config["SIGN_IN_LOCKOUT_MAX_MINUTES"]),
+            ip_limit=int(config["SIGN_IN_IP_LIMIT"]),
+            ip_window_minutes=int(config["SIGN_IN_IP_WINDOW_MINUTES"]),
+            passwords=passwords.PasswordPolicy.from_config(config),
+        )
+
+
 def staff_actor(staff: StaffAccount, *, ip: str | None, user_agent: str | None) -> Actor:
     """The Actor for a staff member acting from a browser."""
     return Actor(
@@ -64,13 +91,9 @@ def _anonymous(ip: str | None, user_agent: str | None) -> Actor:
     return Actor(label="anonymous", ip=ip, user_agent=user_agent)
 
 
-def _setting(name: str) -> int:
-    return int(current_app.config[name])
-
-
-def ip_failures(ip: str | None, *, now: datetime) -> int:
+def ip_failures(ip: str | None, *, now: datetime, policy: SignInPolicy) -> int:
     """Sign-in failures from ``ip`` within the IP window before ``now``."""
-    since = now - timedelta(minutes=_setting("SIGN_IN_IP_WINDOW_MINUTES"))
+    since = now - timedelta(minutes=policy.ip_window_minutes)
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(AuditLog)
@@ -78,15 +101,15 @@ def ip_failures(ip: str | None, *, now: datetime) -> int:
     )
 
 
-def _check_ip(ip: str | None, now: datetime) -> None:
-    if ip_failures(ip, now=now) >= _setting("SIGN_IN_IP_LIMIT"):
+def _check_ip(ip: str | None, now: datetime, policy: SignInPolicy) -> None:
+    if ip_failures(ip, now=now, policy=policy) >= policy.ip_limit:
         raise SignInThrottled(ERR_SIGN_IN)
 
 
-def lockout_minutes(lockouts: int) -> int:
+def lockout_minutes(lockouts: int, *, policy: SignInPolicy) -> int:
     """Length of the ``lockouts``-th lockout in a row (1-based): 15, 30, 60, ... capped."""
-    base = _setting("SIGN_IN_LOCKOUT_MINUTES")
-    cap = _setting("SIGN_IN_LOCKOUT_MAX_MINUTES")
+    base = policy.lockout_base_minutes
+    cap = policy.lockout_max_minutes
     return min(cap, base * 2 ** min(max(lockouts - 1, 0), 20))
 
 
@@ -97,43 +120,51 @@ def _fail(
     step: str,
     why: str,
     now: datetime,
+    policy: SignInPolicy,
     email: str | None = None,
     count: bool = True,
 ) -> SignInFailed:
-    """Record a failure (counter, lockout, audit rows), commit, and return the error to raise."""
+    """Record a failure (counter, lockout, audit rows), commit, and return the error to raise.
+
+    Sign-in runs outside any caller's unit of work, so the unit here is the outermost one
+    and commits: the failure stays recorded although the caller then raises."""
     details = {"step": step, "why": why}
     if email is not None:
         details["email"] = email[:MAX_EMAIL_IN_AUDIT]
-    if staff is not None and count:
-        staff.failed_sign_ins += 1
-        details["failures"] = staff.failed_sign_ins
-    audit_record(
-        actor=actor,
-        action=FAILED,
-        target_model="StaffAccount" if staff else None,
-        target_id=staff.id if staff else None,
-        details=details,
-    )
-    if staff is not None and count and staff.failed_sign_ins >= _setting("SIGN_IN_MAX_FAILURES"):
-        staff.lockouts += 1
-        minutes = lockout_minutes(staff.lockouts)
-        staff.locked_until = now + timedelta(minutes=minutes)
-        staff.failed_sign_ins = 0
+    with unit_of_work():
+        if staff is not None and count:
+            staff.failed_sign_ins += 1
+            details["failures"] = staff.failed_sign_ins
         audit_record(
             actor=actor,
-            action="auth.lockout",
-            target_model="StaffAccount",
-            target_id=staff.id,
-            details={"minutes": minutes, "lockouts": staff.lockouts, "until": staff.locked_until},
+            action=FAILED,
+            target_model="StaffAccount" if staff else None,
+            target_id=staff.id if staff else None,
+            details=details,
         )
-    db.session.flush()
-    if ip_failures(actor.ip, now=now) == _setting("SIGN_IN_IP_LIMIT"):
-        audit_record(
-            actor=actor,
-            action="auth.ip_limited",
-            details={"minutes": _setting("SIGN_IN_IP_WINDOW_MINUTES")},
-        )
-    db.session.commit()
+        if staff is not None and count and staff.failed_sign_ins >= policy.max_failures:
+            staff.lockouts += 1
+            minutes = lockout_minutes(staff.lockouts, policy=policy)
+            staff.locked_until = now + timedelta(minutes=minutes)
+            staff.failed_sign_ins = 0
+            audit_record(
+                actor=actor,
+                action="auth.lockout",
+                target_model="StaffAccount",
+                target_id=staff.id,
+                details={
+                    "minutes": minutes,
+                    "lockouts": staff.lockouts,
+                    "until": staff.locked_until,
+                },
+            )
+        db.session.flush()
+        if ip_failures(actor.ip, now=now, policy=policy) == policy.ip_limit:
+            audit_record(
+                actor=actor,
+                action="auth.ip_limited",
+                details={"minutes": policy.ip_window_minutes},
+            )
     return SignInFailed(ERR_SIGN_IN)
 
 
@@ -155,13 +186,13 @@ def _refusal(staff: StaffAccount, now: datetime) -> str | None:
 
 
 def staff_sign_in_password(
-    *, email: str, password: str, ip: str | None, user_agent: str | None
+    *, email: str, password: str, ip: str | None, user_agent: str | None, policy: SignInPolicy
 ) -> StaffAccount:
     """First step: check email and password. Returns the staff account on success (the
     caller then asks for the second factor where needed and finishes with
     ``staff_sign_in_complete``). Raises SignInThrottled or SignInFailed."""
     now = clock.now()
-    _check_ip(ip, now)
+    _check_ip(ip, now, policy)
     email = (email or "").strip()
     staff_id = db.session.scalar(
         sa.select(StaffAccount.id)
@@ -170,63 +201,83 @@ def staff_sign_in_password(
     )
     staff = _load_for_update(staff_id) if staff_id else None
     if staff is None:
-        passwords.waste_time_like_a_verification(password)
+        passwords.waste_time_like_a_verification(password, policy=policy.passwords)
         raise _fail(
             staff=None,
             actor=_anonymous(ip, user_agent),
             step="password",
             why="unknown email",
             now=now,
+            policy=policy,
             email=email,
         )
     actor = staff_actor(staff, ip=ip, user_agent=user_agent)
     refusal = _refusal(staff, now)
     if refusal:
-        passwords.waste_time_like_a_verification(password)
-        raise _fail(staff=staff, actor=actor, step="password", why=refusal, now=now, count=False)
+        passwords.waste_time_like_a_verification(password, policy=policy.passwords)
+        raise _fail(
+            staff=staff,
+            actor=actor,
+            step="password",
+            why=refusal,
+            now=now,
+            policy=policy,
+            count=False,
+        )
     if not passwords.verify_password(staff.password_hash, password):
-        raise _fail(staff=staff, actor=actor, step="password", why="wrong password", now=now)
-    if passwords.needs_rehash(staff.password_hash or ""):
-        staff.password_hash = passwords.hash_password(password)
-        db.session.commit()
+        raise _fail(
+            staff=staff, actor=actor, step="password", why="wrong password", now=now, policy=policy
+        )
+    if passwords.needs_rehash(staff.password_hash or "", policy=policy.passwords):
+        with unit_of_work():
+            staff.password_hash = passwords.hash_password(password, policy=policy.passwords)
     return staff
 
 
 def staff_sign_in_second_factor(
-    *, staff_id: str, code: str, ip: str | None, user_agent: str | None
+    *, staff_id: str, code: str, ip: str | None, user_agent: str | None, policy: SignInPolicy
 ) -> bool:
     """Second step: check a TOTP code, or else a one-time recovery code (which is then used
     up). Returns True when a recovery code was used. Raises SignInThrottled or SignInFailed."""
     now = clock.now()
-    _check_ip(ip, now)
+    _check_ip(ip, now, policy)
     staff = _load_for_update(staff_id)
     if staff is None:
-        raise _fail(staff=None, actor=_anonymous(ip, user_agent), step="totp", why="gone", now=now)
+        raise _fail(
+            staff=None,
+            actor=_anonymous(ip, user_agent),
+            step="totp",
+            why="gone",
+            now=now,
+            policy=policy,
+        )
     actor = staff_actor(staff, ip=ip, user_agent=user_agent)
     refusal = _refusal(staff, now) or (None if staff.totp_secret else "not enrolled")
     if refusal:
-        raise _fail(staff=staff, actor=actor, step="totp", why=refusal, now=now, count=False)
+        raise _fail(
+            staff=staff, actor=actor, step="totp", why=refusal, now=now, policy=policy, count=False
+        )
     step = totp.matching_step(
         staff.totp_secret or "", code, now=now, last_step=staff.totp_last_step
     )
     if step is not None:
-        staff.totp_last_step = step
-        db.session.commit()
+        with unit_of_work():
+            staff.totp_last_step = step
         return False
     index = passwords.match_recovery_code(list(staff.recovery_code_hashes or []), code)
     if index is None:
-        raise _fail(staff=staff, actor=actor, step="totp", why="wrong code", now=now)
-    remaining = list(staff.recovery_code_hashes)
-    del remaining[index]
-    staff.recovery_code_hashes = remaining
-    audit_record(
-        actor=actor,
-        action="auth.recovery_code_used",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        details={"remaining": len(remaining)},
-    )
-    db.session.commit()
+        raise _fail(staff=staff, actor=actor, step="totp", why="wrong code", now=now, policy=policy)
+    with unit_of_work():
+        remaining = list(staff.recovery_code_hashes)
+        del remaining[index]
+        staff.recovery_code_hashes = remaining
+        audit_record(
+            actor=actor,
+            action="auth.recovery_code_used",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            details={"remaining": len(remaining)},
+        )
     return True
 
 
@@ -248,19 +299,19 @@ def staff_sign_in_complete(
     staff = _load_for_update(staff_id)
     if staff is None or _refusal(staff, now):
         raise SignInFailed(ERR_SIGN_IN)
-    staff.failed_sign_ins = 0
-    staff.lockouts = 0
-    staff.locked_until = None
-    staff.last_sign_in_at = now
-    staff.last_sign_in_ip = ip
-    audit_record(
-        actor=staff_actor(staff, ip=ip, user_agent=user_agent),
-        action="auth.sign_in",
-        target_model="StaffAccount",
-        target_id=staff.id,
-        details={"method": method},
-    )
-    db.session.commit()
+    with unit_of_work():
+        staff.failed_sign_ins = 0
+        staff.lockouts = 0
+        staff.locked_until = None
+        staff.last_sign_in_at = now
+        staff.last_sign_in_ip = ip
+        audit_record(
+            actor=staff_actor(staff, ip=ip, user_agent=user_agent),
+            action="auth.sign_in",
+            target_model="StaffAccount",
+            target_id=staff.id,
+            details={"method": method},
+        )
     return staff
 
 
@@ -270,20 +321,20 @@ def staff_sign_out(*, staff_id: str, actor: Actor) -> None:
     staff = _load_for_update(staff_id)
     if staff is None:
         return
-    staff.session_version += 1
-    audit_record(
-        actor=actor, action="auth.sign_out", target_model="StaffAccount", target_id=staff.id
-    )
-    db.session.commit()
+    with unit_of_work():
+        staff.session_version += 1
+        audit_record(
+            actor=actor, action="auth.sign_out", target_model="StaffAccount", target_id=staff.id
+        )
 
 
 def staff_session_ended(*, staff_id: str, actor: Actor, why: str) -> None:
     """Audit a session Backoffice ended by itself (``why``: idle, too old, revoked)."""
-    audit_record(
-        actor=actor,
-        action="auth.session_ended",
-        target_model="StaffAccount",
-        target_id=staff_id,
-        details={"why": why},
-    )
-    db.session.commit()
+    with unit_of_work():
+        audit_record(
+            actor=actor,
+            action="auth.session_ended",
+            target_model="StaffAccount",
+            target_id=staff_id,
+            details={"why": why},
+        )

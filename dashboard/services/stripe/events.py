@@ -16,25 +16,26 @@ Rules (notes/stripe.md, properties 1-5, 23, 24):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, NotFound
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import StripeEventRecord, utcnow
-from dashboard.permissions import Tool
+from dashboard.permissions import Tool, require_tool
 from dashboard.services.audit import audit_record
 from dashboard.services.stripe.gateway import (
     Gateway,
     SignatureError,
     StripeConfigError,
-    require_tool,
+    StripeSettings,
     scrub,
     stripe_gateway,
     verify_signature,
@@ -54,6 +55,8 @@ ERR_LIVEMODE = "A {event} event was sent to an endpoint configured with a {key} 
 ERR_NOT_FOUND = "No stored Stripe event {event_id}."
 ERR_FAILED = "Processing failed; the error is recorded on the event."
 IGNORED = "ignored: no handler for this type"
+# A child of the app's logger ("dashboard"), so its lines reach the same handlers.
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,14 +105,14 @@ def stripe_event_record(*, event: dict[str, Any], source: str, error: str | None
         "attempts": 1,
         "error": error,
     }
-    if db.session.get_bind().dialect.name == "postgresql":
-        # No WAL flush wait here: the row is visible at once, and the commit of the
-        # processing transaction (or of its error) flushes this one too before any answer
-        # goes out. A crash in between loses no acknowledged delivery: Stripe resends it.
-        db.session.execute(SYNC_COMMIT_OFF)
-    stmt = cached_statement(("event_record",), _record_statement)
-    processed_at = db.session.execute(stmt, values).scalar_one()
-    db.session.commit()
+    with unit_of_work():
+        if db.session.get_bind().dialect.name == "postgresql":
+            # No WAL flush wait here: the row is visible at once, and the commit of the
+            # processing transaction (or of its error) flushes this one too before any answer
+            # goes out. A crash in between loses no acknowledged delivery: Stripe resends it.
+            db.session.execute(SYNC_COMMIT_OFF)
+        stmt = cached_statement(("event_record",), _record_statement)
+        processed_at = db.session.execute(stmt, values).scalar_one()
     return processed_at is not None
 
 
@@ -131,46 +134,46 @@ def _apply(
 ) -> Receipt:
     table = StripeEventRecord.__table__
     try:
-        # Locked until commit: a concurrent delivery of the same event waits here, then
-        # finds it processed.
-        row = db.session.execute(
-            sa.select(table.c.type, table.c.payload, table.c.processed_at)
-            .where(table.c.id == event_id)
-            .with_for_update()
-        ).one()
-        if row.processed_at is not None and not again:
-            db.session.commit()
-            return Receipt(200, "duplicate: already processed", event_id)
-        handler = EVENT_HANDLERS.get(row.type)
-        outcome = handler(gateway, row.payload, WEBHOOK_ACTOR) if handler else IGNORED
-        db.session.execute(
-            sa.update(table)
-            .where(table.c.id == event_id)
-            .values(processed_at=utcnow(), outcome=outcome, error=None)
-        )
-        if before_commit:
-            before_commit(outcome)
-        db.session.commit()
+        with unit_of_work():
+            # Locked until commit: a concurrent delivery of the same event waits here, then
+            # finds it processed.
+            row = db.session.execute(
+                sa.select(table.c.type, table.c.payload, table.c.processed_at)
+                .where(table.c.id == event_id)
+                .with_for_update()
+            ).one()
+            if row.processed_at is not None and not again:
+                return Receipt(200, "duplicate: already processed", event_id)
+            handler = EVENT_HANDLERS.get(row.type)
+            outcome = handler(gateway, row.payload, WEBHOOK_ACTOR) if handler else IGNORED
+            db.session.execute(
+                sa.update(table)
+                .where(table.c.id == event_id)
+                .values(processed_at=utcnow(), outcome=outcome, error=None)
+            )
+            if before_commit:
+                before_commit(outcome)
         return Receipt(200, outcome, event_id)
     except Exception as exc:  # any failure must answer 500 with the row telling why
-        db.session.rollback()
+        # The unit rolled the attempt back; the reason is written in a transaction of its own.
         reason = scrub(str(getattr(exc, "message", None) or exc) or exc.__class__.__name__)
-        current_app.logger.warning("Stripe event %s failed: %s", event_id, reason)
-        db.session.execute(
-            sa.update(StripeEventRecord)
-            .where(StripeEventRecord.id == event_id)
-            .values(error=reason[:2000])
-        )
-        db.session.commit()
+        log.warning("Stripe event %s failed: %s", event_id, reason)
+        with unit_of_work():
+            db.session.execute(
+                sa.update(StripeEventRecord)
+                .where(StripeEventRecord.id == event_id)
+                .values(error=reason[:2000])
+            )
         return Receipt(500, reason, event_id)
 
 
-def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
+def stripe_webhook_receive(
+    *, payload: bytes, signature: str | None, settings: StripeSettings
+) -> Receipt:
     """Verify, record and apply one webhook delivery; the Receipt says what to answer."""
-    config = current_app.config
     try:
         verify_signature(
-            payload, signature, config["STRIPE_WEBHOOK_SECRETS"], config["STRIPE_WEBHOOK_TOLERANCE"]
+            payload, signature, list(settings.webhook_secrets), settings.webhook_tolerance
         )
         event = _parse(payload)
     except StripeConfigError as exc:
@@ -178,7 +181,7 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
     except (SignatureError, BackofficeError) as exc:
         return Receipt(400, exc.message)
     try:
-        gateway = stripe_gateway()
+        gateway = stripe_gateway(settings)
     except StripeConfigError as exc:
         stripe_event_record(event=event, source="webhook", error=exc.message)
         return Receipt(500, exc.message, event["id"])
@@ -196,7 +199,7 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> Receipt:
     return receipt
 
 
-def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
+def stripe_event_replay(*, event_id: str, actor: Actor, settings: StripeSettings) -> Receipt:
     """Apply a stored event again (the admin's "replay"), audited. Handlers re-fetch, so a
     replay only changes what differs from Stripe now. Raises PermissionDenied for staff
     without the replay tool, NotFound, BackofficeError."""
@@ -204,7 +207,7 @@ def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
     row = db.session.get(StripeEventRecord, event_id)
     if row is None:
         raise NotFound(ERR_NOT_FOUND.format(event_id=event_id))
-    gateway = stripe_gateway()
+    gateway = stripe_gateway(settings)
     if row.livemode != gateway.livemode:
         raise BackofficeError(
             ERR_LIVEMODE.format(event=_mode(row.livemode), key=_mode(gateway.livemode))
@@ -221,8 +224,8 @@ def stripe_event_replay(*, event_id: str, actor: Actor) -> Receipt:
 
     receipt = _apply(event_id, gateway, again=True, before_commit=audit)
     if receipt.status_code >= 500:  # rolled back with the failed attempt: audit it apart
-        audit(f"failed: {receipt.message}")
-        db.session.commit()
+        with unit_of_work():
+            audit(f"failed: {receipt.message}")
     return receipt
 
 
@@ -255,11 +258,15 @@ def replay_default_since() -> datetime | None:
 
 
 def stripe_events_replay(
-    *, since: datetime, actor: Actor, progress: Callable[[int], None] | None = None
+    *,
+    since: datetime,
+    actor: Actor,
+    settings: StripeSettings,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Pull ``/v1/events`` created since ``since`` (naive UTC) and apply, oldest first,
     those not processed yet, through the same path as the webhook. Audited."""
-    gateway = stripe_gateway()
+    gateway = stripe_gateway(settings)
     report = ReplayReport()
     events: list[dict[str, Any]] = []
     stamp = int(since.replace(tzinfo=UTC).timestamp())
@@ -280,10 +287,10 @@ def stripe_events_replay(
                 report.applied += 1
         if progress:
             progress(report.seen)
-    audit_record(
-        actor=actor,
-        action="stripe.events_replay",
-        details={"since": since.isoformat(), **report.to_dict()},
-    )
-    db.session.commit()
+    with unit_of_work():
+        audit_record(
+            actor=actor,
+            action="stripe.events_replay",
+            details={"since": since.isoformat(), **report.to_dict()},
+        )
     return report

@@ -1,7 +1,8 @@
 """The one place that talks to Stripe through the official SDK.
 
 Rules:
-- Key, API base, timeout and retries come from the configuration; a live key outside
+- Key, API base, timeout and retries come from ``StripeSettings``, which the door builds
+  from the app's configuration (``StripeSettings.from_config``); a live key outside
   production, or a test key in production, is refused (``config.stripe_key_problem``).
 - Only reads go through here (lists and retrievals), so retrying is always safe. Backoff is
   ours, exponential with full jitter: on 429 (rate limits and lock contention), 409, 5xx and
@@ -20,26 +21,23 @@ import random
 import re
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import stripe
 import urllib3
-from flask import current_app
 
 from config import LIVE_KEY_PREFIXES, stripe_key_problem
-from dashboard.core.actor import Actor
-from dashboard.core.errors import BackofficeError, PermissionDenied
-from dashboard.permissions import Tool, can
+from dashboard.core.errors import BackofficeError
 
 ERR_NO_KEY = "Stripe is not configured: set STRIPE_SECRET_KEY."
 ERR_UNAVAILABLE = "Stripe did not answer ({detail}); try again later."
 ERR_REQUEST = "Stripe refused the request: {detail}"
 ERR_SIGNATURE = "The Stripe-Signature header does not match the payload."
 ERR_NO_SECRET = "No webhook secret is configured (STRIPE_WEBHOOK_SECRETS)."
-ERR_FORBIDDEN = "Your role may not use this Stripe tool."
 PAGE_SIZE = 100
 MAX_DELAY_SECONDS = 20.0
 RESOURCES = (
@@ -80,11 +78,46 @@ class SignatureError(BackofficeError):
     """A webhook payload whose signature or timestamp does not verify."""
 
 
-def require_tool(actor: Actor, tool: Tool) -> None:
-    """PermissionDenied unless ``actor`` is the system or staff granted ``tool`` (the doors
-    check first; this keeps a forgotten check from opening a Stripe tool)."""
-    if not actor.is_system and not can(actor.role, tool):
-        raise PermissionDenied(ERR_FORBIDDEN)
+@dataclass(frozen=True)
+class StripeSettings:
+    """What the Stripe services need of the configuration, as plain values. The door builds
+    it (``from_config(current_app.config)``) per request, job or command, so a changed
+    configuration takes effect at once. Secrets stay out of ``repr``."""
+
+    secret_key: str | None = field(repr=False)
+    api_base: str | None
+    env_name: str
+    timeout: float
+    max_retries: int
+    retry_base_ms: int
+    webhook_secrets: tuple[str, ...] = field(repr=False)
+    webhook_tolerance: int
+    refresh_max_age: int  # seconds before opening a user's page calls Stripe again
+    refresh_timeout: float
+    catalog_refresh_interval: int  # seconds between scheduled product/price refreshes
+    job_timeout: int  # seconds after which a queued resync counts as left behind
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> StripeSettings:
+        return cls(
+            secret_key=config.get("STRIPE_SECRET_KEY"),
+            api_base=config.get("STRIPE_API_BASE"),
+            env_name=config.get("ENV_NAME", "production"),
+            timeout=config["STRIPE_TIMEOUT"],
+            max_retries=config["STRIPE_MAX_RETRIES"],
+            retry_base_ms=config["STRIPE_RETRY_BASE_MS"],
+            webhook_secrets=tuple(config.get("STRIPE_WEBHOOK_SECRETS") or ()),
+            webhook_tolerance=config["STRIPE_WEBHOOK_TOLERANCE"],
+            refresh_max_age=config["STRIPE_REFRESH_MAX_AGE"],
+            refresh_timeout=config["STRIPE_REFRESH_TIMEOUT"],
+            catalog_refresh_interval=config["STRIPE_CATALOG_REFRESH_INTERVAL"],
+            job_timeout=config.get("JOB_TIMEOUT", 3600),
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Whether a key is configured: pages say "not configured" instead of calling Stripe."""
+        return bool(self.secret_key)
 
 
 def scrub(text: str) -> str:
@@ -292,31 +325,31 @@ def verify_signature(
     raise SignatureError(last)
 
 
-def stripe_configured() -> bool:
-    """Whether a key is configured: pages say "not configured" instead of calling Stripe."""
-    return bool(current_app.config.get("STRIPE_SECRET_KEY"))
-
-
-def stripe_gateway(*, timeout: float | None = None, retries: int | None = None) -> Gateway:
-    """A gateway configured from the app, or StripeConfigError saying what is missing.
+def stripe_gateway(
+    settings: StripeSettings, *, timeout: float | None = None, retries: int | None = None
+) -> Gateway:
+    """A gateway for ``settings``, or StripeConfigError saying what is missing.
     ``timeout``/``retries`` override the configured ones (short for on-access refresh)."""
-    config = current_app.config
-    key = config.get("STRIPE_SECRET_KEY")
+    key = settings.secret_key
     if not key:
         raise StripeConfigError(ERR_NO_KEY)
-    problem = stripe_key_problem(key, config.get("ENV_NAME", "production"))
+    problem = stripe_key_problem(key, settings.env_name)
     if problem:
         raise StripeConfigError(problem)
-    timeout = config["STRIPE_TIMEOUT"] if timeout is None else timeout
-    retries = config["STRIPE_MAX_RETRIES"] if retries is None else retries
-    cache = current_app.extensions.setdefault("stripe_gateways", {})
-    cache_key = (key, config.get("STRIPE_API_BASE"), timeout, retries)
-    if cache_key not in cache:
-        cache[cache_key] = Gateway(
-            key=key,
-            api_base=config.get("STRIPE_API_BASE"),
-            timeout=timeout,
-            retries=retries,
-            retry_base=config["STRIPE_RETRY_BASE_MS"] / 1000,
-        )
-    return cache[cache_key]
+    return _gateway(
+        key,
+        settings.api_base,
+        settings.timeout if timeout is None else timeout,
+        settings.max_retries if retries is None else retries,
+        settings.retry_base_ms / 1000,
+    )
+
+
+# One gateway (and its connection pool) per distinct configuration, reused across requests.
+@lru_cache(maxsize=16)
+def _gateway(
+    key: str, api_base: str | None, timeout: float, retries: int, retry_base: float
+) -> Gateway:
+    return Gateway(
+        key=key, api_base=api_base, timeout=timeout, retries=retries, retry_base=retry_base
+    )

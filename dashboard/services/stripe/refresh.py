@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import (
@@ -34,7 +34,12 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
-from dashboard.services.stripe.gateway import Gateway, StripeUnavailable, stripe_gateway
+from dashboard.services.stripe.gateway import (
+    Gateway,
+    StripeSettings,
+    StripeUnavailable,
+    stripe_gateway,
+)
 from dashboard.services.stripe.store import dialect_insert
 from dashboard.services.stripe.sync import stripe_customers_upsert, stripe_subscriptions_upsert
 
@@ -67,8 +72,8 @@ def _claim(user_id: str, now: datetime, max_age: int) -> bool:
         set_={"attempted_at": stmt.excluded.attempted_at},
         where=table.c.attempted_at <= now - timedelta(seconds=max_age),
     ).returning(table.c.user_id)
-    claimed = db.session.execute(stmt).first() is not None
-    db.session.commit()
+    with unit_of_work():
+        claimed = db.session.execute(stmt).first() is not None
     return claimed
 
 
@@ -100,11 +105,13 @@ def _customer_of(gateway: Gateway, user_id: str) -> str | None:
     return customer
 
 
-def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshness:
+def stripe_refresh_user(
+    *, user_id: str, settings: StripeSettings, max_age: int | None = None
+) -> Freshness:
     """Refresh ``user_id``'s subscriptions from Stripe unless done less than ``max_age``
-    seconds ago (0 forces it). Never raises for Stripe being slow or down."""
-    config = current_app.config
-    max_age = config["STRIPE_REFRESH_MAX_AGE"] if max_age is None else max_age
+    seconds ago (default ``settings.refresh_max_age``; 0 forces it). Never raises for
+    Stripe being slow or down."""
+    max_age = settings.refresh_max_age if max_age is None else max_age
     now = utcnow()
     if not _claim(user_id, now, max_age):
         row = db.session.get(StripeUserRefresh, user_id, populate_existing=True)
@@ -113,56 +120,57 @@ def stripe_refresh_user(*, user_id: str, max_age: int | None = None) -> Freshnes
         at = row.refreshed_at if row is not None else None
         return Freshness(False, False, at, MSG_RECENT.format(at=at) if at else MSG_NEVER)
     try:
-        gateway = stripe_gateway(timeout=config["STRIPE_REFRESH_TIMEOUT"], retries=0)
-        customer = _customer_of(gateway, user_id)
-        if customer is not None:
-            params = {"customer": customer, "status": "all"}
-            for page in gateway.list_pages("subscriptions", params):
-                stripe_subscriptions_upsert(
-                    objects=page.objects,
-                    fetched_at=page.fetched_at,
-                    gateway=gateway,
-                    actor=REFRESH_ACTOR,
-                )
+        with unit_of_work():
+            gateway = stripe_gateway(settings, timeout=settings.refresh_timeout, retries=0)
+            customer = _customer_of(gateway, user_id)
+            if customer is not None:
+                params = {"customer": customer, "status": "all"}
+                for page in gateway.list_pages("subscriptions", params):
+                    stripe_subscriptions_upsert(
+                        objects=page.objects,
+                        fetched_at=page.fetched_at,
+                        gateway=gateway,
+                        actor=REFRESH_ACTOR,
+                    )
+            db.session.execute(
+                sa.update(StripeUserRefresh)
+                .where(StripeUserRefresh.user_id == user_id)
+                .values(refreshed_at=now, error=None)
+            )
     except BackofficeError as exc:
-        db.session.rollback()
+        # The unit rolled the refresh back; why it failed is kept in a transaction of its own.
         reason = (
             MSG_STALE if isinstance(exc, StripeUnavailable) else exc.message + " " + MSG_SHOWING
         )
-        db.session.execute(
-            sa.update(StripeUserRefresh)
-            .where(StripeUserRefresh.user_id == user_id)
-            .values(error=reason)
-        )
-        db.session.commit()
+        with unit_of_work():
+            db.session.execute(
+                sa.update(StripeUserRefresh)
+                .where(StripeUserRefresh.user_id == user_id)
+                .values(error=reason)
+            )
         return _stale(user_id)
-    db.session.execute(
-        sa.update(StripeUserRefresh)
-        .where(StripeUserRefresh.user_id == user_id)
-        .values(refreshed_at=now, error=None)
-    )
-    db.session.commit()
     message = MSG_REFRESHED.format(at=now) if customer else MSG_NO_CUSTOMER
     return Freshness(customer is not None, False, now, message)
 
 
-def stripe_catalog_refresh_request(*, actor: Actor, at: float | None = None) -> Job | None:
+def stripe_catalog_refresh_request(
+    *, actor: Actor, settings: StripeSettings, at: float | None = None
+) -> Job | None:
     """Queue the products-and-prices refresh for the current interval, unless it is queued
     already (by this or another worker). Returns the new job, or None."""
-    interval = max(1, current_app.config["STRIPE_CATALOG_REFRESH_INTERVAL"])
+    interval = max(1, settings.catalog_refresh_interval)
     slot = int((time.time() if at is None else at) // interval)
     key = f"stripe-catalog-refresh:{slot}"
     if db.session.scalar(sa.select(Job.id).where(Job.idempotency_key == key)):
         return None
     try:
-        job = job_create(
-            kind="stripe_resync",
-            actor=actor,
-            params={"only": CATALOG_TYPES, "scheduled": True},
-            idempotency_key=key,
-        )
-        db.session.commit()
+        with unit_of_work():
+            job = job_create(
+                kind="stripe_resync",
+                actor=actor,
+                params={"only": CATALOG_TYPES, "scheduled": True},
+                idempotency_key=key,
+            )
     except IntegrityError:  # another worker queued it between our check and insert
-        db.session.rollback()
         return None
     return job

@@ -26,11 +26,11 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, Conflict
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.jobs import job_create
 from dashboard.models import (
@@ -42,12 +42,12 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
-from dashboard.permissions import Tool
+from dashboard.permissions import Tool, require_tool
 from dashboard.services.audit import audit_record
 from dashboard.services.stripe.gateway import (
     Gateway,
+    StripeSettings,
     now_micros,
-    require_tool,
     scrub,
     stripe_gateway,
 )
@@ -238,6 +238,9 @@ def _run_phase(
                 # pages of a run that is re-run anyway, and the final audit commit flushes.
                 db.session.execute(SYNC_COMMIT_OFF)
             report.merge(_apply_page(kind, mine, page.fetched_at, gateway, actor))
+            # Not a unit of work: each page commits on its own so a long run holds no locks
+            # for long, while a dry run keeps every page in the one transaction that
+            # stripe_resync rolls back. Run outside any caller's unit of work.
             if not dry_run:
                 db.session.commit()
             phase.tick(len(page.objects))
@@ -258,6 +261,7 @@ def _run_phase(
 def stripe_resync(
     *,
     actor: Actor,
+    settings: StripeSettings,
     only: list[str] | None = None,
     dry_run: bool = False,
     progress: Callable[[ResyncProgress], None] | None = None,
@@ -268,7 +272,7 @@ def stripe_resync(
     when a resync is already running. Failures of single objects are in the report.
     """
     kinds = resync_types(only)
-    gateway = stripe_gateway()
+    gateway = stripe_gateway(settings)
     report = ResyncReport(dry_run=dry_run)
     started = time.monotonic()
     with resync_lock():
@@ -280,17 +284,21 @@ def stripe_resync(
             if dry_run:
                 db.session.rollback()
         report.seconds = time.monotonic() - started
-        audit_record(
-            actor=actor,
-            action="stripe.resync",
-            details={"only": kinds, **report.to_dict()},
-        )
-        db.session.commit()
+        with unit_of_work():
+            audit_record(
+                actor=actor,
+                action="stripe.resync",
+                details={"only": kinds, **report.to_dict()},
+            )
     return report
 
 
 def stripe_resync_request(
-    *, actor: Actor, only: list[str] | None = None, dry_run: bool = False
+    *,
+    actor: Actor,
+    settings: StripeSettings,
+    only: list[str] | None = None,
+    dry_run: bool = False,
 ) -> Job:
     """Queue a resync as a ``stripe_resync`` job (the admin's "Resync Stripe"), audited.
     Raises PermissionDenied for staff without the resync tool, Conflict when one is queued
@@ -299,7 +307,7 @@ def stripe_resync_request(
     kinds = resync_types(only)
     # Requested ones only (scheduled refreshes carry an idempotency key and take seconds),
     # and not ones a dead worker left behind.
-    recent = utcnow() - timedelta(seconds=current_app.config.get("JOB_TIMEOUT", 3600))
+    recent = utcnow() - timedelta(seconds=settings.job_timeout)
     waiting = db.session.scalar(
         sa.select(Job.id).where(
             Job.kind == "stripe_resync",
@@ -310,13 +318,15 @@ def stripe_resync_request(
     )
     if waiting is not None or resync_running():
         raise Conflict(ERR_RUNNING)
-    job = job_create(kind="stripe_resync", actor=actor, params={"only": kinds, "dry_run": dry_run})
-    audit_record(
-        actor=actor,
-        action="stripe.resync_requested",
-        target_model="Job",
-        target_id=job.id,
-        details={"only": kinds, "dry_run": dry_run},
-    )
-    db.session.commit()
+    with unit_of_work():
+        job = job_create(
+            kind="stripe_resync", actor=actor, params={"only": kinds, "dry_run": dry_run}
+        )
+        audit_record(
+            actor=actor,
+            action="stripe.resync_requested",
+            target_model="Job",
+            target_id=job.id,
+            details={"only": kinds, "dry_run": dry_run},
+        )
     return job

@@ -36,7 +36,7 @@ from dashboard.models import (
     cuid,
     utcnow,
 )
-from dashboard.services.membership import membership_recompute_many
+from dashboard.services.membership import membership_recompute_many_in_transaction
 from dashboard.services.stripe.customers import link_customers
 from dashboard.services.stripe.gateway import Gateway
 from dashboard.services.stripe.mapping import (
@@ -60,7 +60,7 @@ from dashboard.services.stripe.store import (
     split_unchanged,
     upsert_rows,
 )
-from dashboard.services.tokens.ledger import LedgerRequest, tokens_apply_many
+from dashboard.services.tokens.ledger import LedgerRequest, tokens_apply_many_in_transaction
 
 ERR_UNLINKED = "customer {customer} is not linked to a user"
 ERR_GONE = "{kind} {object_id} no longer exists on Stripe"
@@ -220,7 +220,7 @@ def customer_users(gateway: Gateway | None, customer_ids: Iterable[str]) -> dict
 
 
 def _recompute(user_ids: Iterable[str], actor: Actor) -> None:
-    membership_recompute_many(user_ids=user_ids, actor=actor)
+    membership_recompute_many_in_transaction(user_ids=user_ids, actor=actor)
 
 
 def stripe_subscriptions_upsert(
@@ -357,4 +357,4 @@ def _grant_tokens(
         for grant in sorted(due, key=lambda g: (g.period_end, g.invoice_id))
         if (allowances.get(grant.product_id) or 0) > 0
     ]
-    return tokens_apply_many(requests=requests, actor=actor)
+    return tokens_apply_many_in_transaction(requests=requests, actor=actor)

@@ -26,18 +26,15 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dashboard.core.actor import Actor
+from dashboard.core.transaction import unit_of_work
 from dashboard.extensions import db
 from dashboard.models import LedgerKind, TokenLedgerEntry, User, utcnow
 from dashboard.models.base import Timestamp
 from dashboard.permissions import Tool, require_tool
 from dashboard.services import bulk
 from dashboard.services.audit import audit_record
-from dashboard.services.tokens.ledger import (
-    MAX_BALANCE,
-    explain_targets,
-    validate_amount,
-    validate_expiry,
-)
+from dashboard.services.tokens.ledger import MAX_BALANCE, validate_amount, validate_expiry
+from dashboard.services.tokens.reconcile import explain_targets_in_transaction
 
 REASON_EXPIRY = "Tokens expired"
 # The reference of an EXPIRY row: the same expiry date is never applied twice to a user,
@@ -159,13 +156,12 @@ def _bulk_change(
     expires_at: datetime | None,
     reference: str | None,
     filter_label: str | None,
-    commit: bool,
 ) -> BulkTokenResult:
     where = bulk.users_where(user_filter)
     now = utcnow()
     per_user_reference = sa.literal(f"{reference}:") + User.id if reference else None
     delta = amount if kind is LedgerKind.GRANT else -amount
-    try:
+    with unit_of_work():
         with bulk.target_set() as targets:
             matched = bulk.fill_targets(where, reference=per_user_reference)
             already = _skip_already_applied(kind) if reference else 0
@@ -174,7 +170,7 @@ def _bulk_change(
                 short = bulk.drop_targets_where(targets.c.tokens < amount)
             else:
                 over = bulk.drop_targets_where(targets.c.tokens > MAX_BALANCE - amount)
-            openings, corrections = explain_targets(actor=actor, now=now)
+            openings, corrections = explain_targets_in_transaction(actor=actor, now=now)
             counts = {
                 "matched": matched,
                 "skipped_short": short,
@@ -195,12 +191,6 @@ def _bulk_change(
                 expires_at=expires_at,
                 summary={**summary, **counts},
             )
-        if commit:
-            db.session.commit()
-    except Exception:
-        if commit:
-            db.session.rollback()
-        raise
     return BulkTokenResult(changed=changed, audit_id=audit_id, **counts)
 
 
@@ -213,7 +203,6 @@ def tokens_grant_bulk(
     expires_at: datetime | None = None,
     reference: str | None = None,
     filter_label: str | None = None,
-    commit: bool = True,
 ) -> BulkTokenResult:
     """Grant ``amount`` tokens to every user matching ``user_filter`` (a where-clause over
     User, a SELECT of User ids, or a list of ids); ``expires_at`` (in the future) becomes
@@ -233,7 +222,6 @@ def tokens_grant_bulk(
         expires_at=expires_at,
         reference=reference,
         filter_label=filter_label,
-        commit=commit,
     )
 
 
@@ -245,7 +233,6 @@ def tokens_deduct_bulk(
     actor: Actor,
     reference: str | None = None,
     filter_label: str | None = None,
-    commit: bool = True,
 ) -> BulkTokenResult:
     """Take ``amount`` tokens from every user matching ``user_filter`` who has at least
     that many; the others are skipped and counted in ``skipped_short``. Errors as
@@ -261,13 +248,10 @@ def tokens_deduct_bulk(
         expires_at=None,
         reference=reference,
         filter_label=filter_label,
-        commit=commit,
     )
 
 
-def tokens_expire(
-    *, now: datetime | None = None, actor: Actor | None = None, commit: bool = True
-) -> BulkTokenResult:
+def tokens_expire(*, now: datetime | None = None, actor: Actor | None = None) -> BulkTokenResult:
     """Zero the balance of every user whose ``tokensExpiresAt`` is at or before ``now``
     (default: the current time), with an EXPIRY ledger row each.
 
@@ -279,11 +263,11 @@ def tokens_expire(
     now = now or stamp
     actor = actor or Actor.system("tokens-expiry")
     due = sa.and_(User.tokens_expires_at <= now, User.tokens > 0)
-    try:
+    with unit_of_work():
         with bulk.target_set():
             matched = bulk.fill_targets(due, reference=_expiry_reference_expr())
             already = _skip_already_applied(LedgerKind.EXPIRY)
-            openings, corrections = explain_targets(actor=actor, now=stamp)
+            openings, corrections = explain_targets_in_transaction(actor=actor, now=stamp)
             counts = {
                 "matched": matched,
                 "skipped_already_applied": already,
@@ -301,10 +285,4 @@ def tokens_expire(
                     expires_at=None,
                     summary={"as_of": now.isoformat(), **counts},
                 )
-        if commit:
-            db.session.commit()
-    except Exception:
-        if commit:
-            db.session.rollback()
-        raise
     return BulkTokenResult(changed=changed, audit_id=audit_id, **counts)
