@@ -9,6 +9,7 @@ this one is read first (it never overrides variables that are already set).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -96,6 +97,17 @@ class Config:
         self.DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5)
         # Milliseconds; 0 turns it off. Long CLI work (seeding, backups) sets its own.
         self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30000)
+        # The PostgreSQL schema holding every table, function and the migration history that
+        # Backoffice owns, apart from the seed application's `public` (Prisma never looks in
+        # another schema). SQLite has no schemas: there it is ignored.
+        self.BACKOFFICE_DB_SCHEMA = env_str("BACKOFFICE_DB_SCHEMA", "backoffice")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.BACKOFFICE_DB_SCHEMA or "") or (
+            self.BACKOFFICE_DB_SCHEMA in ("public", "pg_catalog", "information_schema")
+        ):
+            raise ConfigError(
+                "BACKOFFICE_DB_SCHEMA must be a lower-case PostgreSQL name (letters, digits, "
+                f"underscores) other than public, got {self.BACKOFFICE_DB_SCHEMA!r}"
+            )
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         # "text" for people reading a terminal, "json" for a log pipeline: one object a line.
         self.LOG_FORMAT = env_str("LOG_FORMAT", "text")

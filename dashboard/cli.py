@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 from flask_migrate import stamp, upgrade
 
 from config import ConfigError
-from dashboard.database import describe_url
+from dashboard.database import backoffice_schema, describe_url
 from dashboard.extensions import db
 
 FIRST_REVISION = "0001_prisma_schema"
@@ -79,6 +79,12 @@ def drop_everything(engine: sa.Engine) -> None:
     metadata = sa.MetaData()
     metadata.reflect(bind=engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Backoffice's own schema, with its tables, functions and migration history;
+            # first, since its tables reference the seed application's.
+            connection.exec_driver_sql(
+                f'DROP SCHEMA IF EXISTS "{backoffice_schema(connection)}" CASCADE'
+            )
         metadata.drop_all(bind=connection)
         if connection.dialect.name == "postgresql":
             enum_names = (
@@ -215,7 +221,7 @@ def db_adopt() -> None:
     _check_connection()
     with db.engine.connect() as connection:
         inspector = sa.inspect(connection)
-        if inspector.has_table("alembic_version"):
+        if inspector.has_table("alembic_version", schema=backoffice_schema(connection)):
             raise click.ClickException(
                 "this database is already managed by Backoffice's migrations "
                 "(alembic_version exists); run `flask db upgrade` instead"

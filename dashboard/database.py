@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from config import Config, ConfigError
+from dashboard.models.base import BO_SCHEMA
 
 # Query parameters that Prisma reads from its DATABASE_URL but libpq rejects; dropping them
 # lets Backoffice use the seed application's own URL unchanged.
@@ -47,12 +48,37 @@ def resolve_database_url(raw: str | None, instance_path: str) -> URL:
     return url
 
 
+def schema_translate_map(config: Config, url: URL) -> dict[str, str | None]:
+    """Where the models' placeholder schema for Backoffice's own tables really is:
+    BACKOFFICE_DB_SCHEMA on PostgreSQL, nowhere on SQLite (one file, no schemas)."""
+    if url.get_backend_name() == "sqlite":
+        return {BO_SCHEMA: None}
+    return {BO_SCHEMA: config.BACKOFFICE_DB_SCHEMA}
+
+
+def backoffice_schema(bind: sa.Engine | sa.Connection) -> str | None:
+    """The real schema of Backoffice's own tables for this engine or connection (None on
+    SQLite), as its schema_translate_map says."""
+    translate = bind.get_execution_options().get("schema_translate_map") or {}
+    if bind.dialect.name == "sqlite":
+        return None
+    return translate.get(BO_SCHEMA, BO_SCHEMA)
+
+
+def quoted_table_name(table: sa.Table, bind: sa.Engine | sa.Connection) -> str:
+    """``table``'s name as raw SQL must write it on ``bind``: schema-qualified for
+    Backoffice's own tables on PostgreSQL (raw SQL is not schema-translated)."""
+    schema = backoffice_schema(bind) if table.schema == BO_SCHEMA else table.schema
+    return f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
+
+
 def engine_options(config: Config, url: URL) -> dict[str, Any]:
     """Pool and connection settings for ``url`` from the configuration."""
+    execution_options = {"schema_translate_map": schema_translate_map(config, url)}
     if url.get_backend_name() == "sqlite":
         # A 30 s busy timeout keeps a second process (the CLI beside the server) from
         # failing at once with "database is locked".
-        return {"connect_args": {"timeout": 30}}
+        return {"connect_args": {"timeout": 30}, "execution_options": execution_options}
     options = []
     if config.DB_STATEMENT_TIMEOUT_MS > 0:
         options.append(f"-c statement_timeout={config.DB_STATEMENT_TIMEOUT_MS}")
@@ -71,6 +97,7 @@ def engine_options(config: Config, url: URL) -> dict[str, Any]:
         "pool_recycle": config.DB_POOL_RECYCLE,
         "pool_timeout": config.DB_POOL_TIMEOUT,
         "connect_args": connect_args,
+        "execution_options": execution_options,
     }
 
 

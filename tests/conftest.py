@@ -30,8 +30,9 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from dashboard import create_app
-from dashboard.database import resolve_database_url
+from dashboard.database import backoffice_schema, quoted_table_name, resolve_database_url
 from dashboard.extensions import db
+from dashboard.models.base import BO_SCHEMA
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -160,10 +161,16 @@ def app(session_app: Flask) -> Iterator[Flask]:
 def empty_all_tables(engine: sa.Engine) -> None:
     metadata = sa.MetaData()
     metadata.reflect(bind=engine)
-    names = [table.name for table in metadata.sorted_tables if table.name != "alembic_version"]
+    own = backoffice_schema(engine)
+    if own is not None:
+        metadata.reflect(bind=engine, schema=own)
+    tables = [table for table in metadata.sorted_tables if table.name != "alembic_version"]
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            quoted = ", ".join(f'"{name}"' for name in names)
+            quoted = ", ".join(
+                f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+                for table in tables
+            )
             # The audit trail refuses TRUNCATE by trigger; replica mode skips triggers.
             connection.execute(sa.text("SET LOCAL session_replication_role = replica"))
             connection.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
@@ -214,6 +221,11 @@ def scratch_database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def bo_table_sql(name: str) -> str:
+    """How raw SQL names one of Backoffice's own tables on the current app's database."""
+    return quoted_table_name(db.metadata.tables[f"{BO_SCHEMA}.{name}"], db.engine)
 
 
 def csrf_token(client: Any) -> str:

@@ -36,6 +36,8 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from wtforms.widgets import html_params
 
+from dashboard.database import quoted_table_name
+
 MAX_SEARCH_LENGTH = 200
 MAX_PAGE = 1_000_000
 MATCH_MODES = ("prefix", "contains", "exact")
@@ -262,7 +264,7 @@ class ScalableListMixin:
         if not filtered and session.get_bind().dialect.name == "postgresql":
             estimate = session.execute(
                 sa.text("SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:t AS regclass)"),
-                {"t": f'"{self.model.__table__.name}"'},  # type: ignore[attr-defined]
+                {"t": quoted_table_name(self.model.__table__, session.get_bind())},  # type: ignore[attr-defined]
             ).scalar()
             if estimate is not None and estimate >= EXACT_COUNT_BELOW:
                 g.list_count_label = f"about {estimate:,}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dashboard.database import backoffice_schema
 from dashboard.demo.generator import DemoGenerator
 from dashboard.demo.rows import Table
 
@@ -106,7 +107,7 @@ def secondary_indexes_deferred(
             "JOIN pg_class ci ON ci.oid = ix.indexrelid "
             "JOIN pg_class ct ON ct.oid = ix.indrelid "
             "JOIN pg_namespace n ON n.oid = ct.relnamespace "
-            "WHERE n.nspname = current_schema() AND ct.relname = ANY(:tables) "
+            "WHERE n.nspname = ANY(current_schemas(false)) AND ct.relname = ANY(:tables) "
             "AND NOT ix.indisunique AND NOT ix.indisprimary ORDER BY ci.relname"
         ),
         {"tables": list(tables)},
@@ -139,6 +140,11 @@ def load_demo_data(
 ) -> dict[str, int]:
     """Write demo rows through ``connection`` (the caller commits) and return row counts."""
     write = _write_postgresql if connection.dialect.name == "postgresql" else _write_generic
+    own_schema = backoffice_schema(connection)
+    if own_schema is not None:
+        # COPY and the index statements name tables plainly: the ledger is in Backoffice's
+        # schema, the rest in the seed application's.
+        connection.execute(sa.text(f'SET LOCAL search_path TO public, "{own_schema}"'))
     generator = DemoGenerator(users=users, seed=seed, as_of=as_of)
     counts: dict[str, int] = {}
     started = time.monotonic()

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dashboard.models.base import Base, Json, Timestamp, utcnow
+from dashboard.models.base import BO_TABLE_ARGS, Base, Json, Timestamp, utcnow
 
 # Postgres refuses UPDATE, DELETE and TRUNCATE on the table (trigger in migration 0002);
 # SQLite refuses UPDATE and DELETE.
@@ -24,6 +24,7 @@ class AuditLog(Base):
         sa.Index("bo_audit_log_created_at_idx", "created_at"),
         # The per-IP sign-in limit counts recent failures from one address.
         sa.Index("bo_audit_log_ip_created_at_idx", "ip", "created_at"),
+        BO_TABLE_ARGS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -37,6 +37,14 @@ NAMING_CONVENTION = {
 }
 
 
+# Backoffice's own tables live in a PostgreSQL schema of their own so that the seed
+# application's Prisma tools, which only look at `public`, never see them. Models name this
+# placeholder; the engine's schema_translate_map turns it into BACKOFFICE_DB_SCHEMA on
+# PostgreSQL and removes it on SQLite, which has no schemas (see dashboard.database).
+BO_SCHEMA = "backoffice"
+BO_TABLE_ARGS = {"schema": BO_SCHEMA}
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 

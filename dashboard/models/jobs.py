@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dashboard.models.base import Base, Json, Timestamp, cuid, utcnow
+from dashboard.models.base import BO_TABLE_ARGS, Base, Json, Timestamp, cuid, utcnow
 
 
 class JobStatus(enum.StrEnum):
@@ -25,6 +25,7 @@ class Job(Base):
         sa.Index("bo_job_idempotency_key_key", "idempotency_key", unique=True),
         sa.Index("bo_job_kind_status_idx", "kind", "status", "created_at"),
         sa.Index("bo_job_created_at_idx", "created_at", "id"),
+        BO_TABLE_ARGS,
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True, default=cuid)

@@ -8,14 +8,18 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dashboard.models.base import Base, Timestamp, utcnow
+from dashboard.models.base import BO_TABLE_ARGS, Base, Timestamp, utcnow
 from dashboard.models.users import UserRole
 
 
 class UserModeration(Base):
     __tablename__ = "bo_user_moderation"
+    __table_args__ = BO_TABLE_ARGS
     # expire-bans looks for bans whose end has passed.
-    __table_args__ = (sa.Index("bo_user_moderation_banned_until_idx", "banned_until"),)
+    __table_args__ = (
+        sa.Index("bo_user_moderation_banned_until_idx", "banned_until"),
+        BO_TABLE_ARGS,
+    )
 
     user_id: Mapped[str] = mapped_column(
         sa.Text,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.core.roles import StaffRole
-from dashboard.models.base import Base, Json, Timestamp, cuid, utcnow
+from dashboard.models.base import BO_TABLE_ARGS, Base, Json, Timestamp, cuid, utcnow
 
 if TYPE_CHECKING:
     from dashboard.models.users import User
@@ -26,6 +26,7 @@ class StaffAccount(Base):
     __table_args__ = (
         sa.UniqueConstraint("user_id", name="bo_staff_user_id_key"),
         sa.CheckConstraint("role IN ('ADMIN', 'SUPPORT', 'EDITOR')", name="role"),
+        BO_TABLE_ARGS,
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True, default=cuid)

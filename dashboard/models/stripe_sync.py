@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dashboard.models.base import Base, Json, Timestamp, utcnow
+from dashboard.models.base import BO_TABLE_ARGS, Base, Json, Timestamp, utcnow
 
 
 class StripeEventRecord(Base):
@@ -21,6 +21,7 @@ class StripeEventRecord(Base):
         sa.Index("bo_stripe_event_received_at_idx", "received_at", "id"),
         sa.Index("bo_stripe_event_created_idx", "created"),
         sa.Index("bo_stripe_event_type_idx", "type", "created"),
+        BO_TABLE_ARGS,
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True)  # Stripe's evt_...
@@ -55,6 +56,7 @@ class StripeSyncMark(Base):
     """
 
     __tablename__ = "bo_stripe_sync_mark"
+    __table_args__ = BO_TABLE_ARGS
 
     stripe_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     object_type: Mapped[str] = mapped_column(sa.Text, nullable=False)
@@ -69,6 +71,7 @@ class StripeUserRefresh(Base):
     """The last on-access refresh of a user's subscriptions from Stripe."""
 
     __tablename__ = "bo_stripe_refresh"
+    __table_args__ = BO_TABLE_ARGS
 
     user_id: Mapped[str] = mapped_column(
         sa.Text,
@@ -85,6 +88,7 @@ class StripeUnlinkedCustomer(Base):
     is reported instead of silently dropped. Removed once a sync links it."""
 
     __tablename__ = "bo_stripe_unlinked_customer"
+    __table_args__ = BO_TABLE_ARGS
 
     stripe_customer_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     email: Mapped[str | None] = mapped_column(sa.Text)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.models.audit import BigId
-from dashboard.models.base import Base, Timestamp, utcnow
+from dashboard.models.base import BO_TABLE_ARGS, Base, Timestamp, utcnow
 
 
 class LedgerKind(enum.StrEnum):
@@ -30,6 +30,7 @@ class TokenLedgerEntry(Base):
         sa.Index("bo_token_ledger_kind_reference_key", "kind", "reference", unique=True),
         sa.Index("bo_token_ledger_user_id_idx", "user_id", "id"),
         sa.CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+        BO_TABLE_ARGS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

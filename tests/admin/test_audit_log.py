@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import AuditLog
-from tests.conftest import csrf_token, sign_in_with_forms
+from tests.conftest import bo_table_sql, csrf_token, sign_in_with_forms
 from tests.factories import make_staff
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
@@ -108,14 +108,14 @@ def test_no_one_can_create_edit_or_delete_audit_rows_through_the_view(app):
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE bo_audit_log SET action = 'rewritten'", "DELETE FROM bo_audit_log"],
+    ["UPDATE {table} SET action = 'rewritten'", "DELETE FROM {table}"],
 )
 def test_the_database_refuses_to_change_or_remove_audit_rows(app, statement):
     row = add_row()
     db.session.commit()
     with pytest.raises(sa.exc.DatabaseError, match="append-only"):
         with db.session.begin_nested():
-            db.session.execute(sa.text(statement))
+            db.session.execute(sa.text(statement.format(table=bo_table_sql("bo_audit_log"))))
     db.session.expire_all()
     assert db.session.get(AuditLog, row.id).action == "test.thing"
 
@@ -125,4 +125,4 @@ def test_postgresql_refuses_truncate(app):
     add_row()
     with pytest.raises(sa.exc.DatabaseError, match="append-only: TRUNCATE"):
         with db.session.begin_nested():
-            db.session.execute(sa.text("TRUNCATE bo_audit_log"))
+            db.session.execute(sa.text(f"TRUNCATE {bo_table_sql('bo_audit_log')}"))
