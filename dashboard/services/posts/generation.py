@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.core.actor import Actor
 from dashboard.core.errors import BackofficeError, Conflict, NotFound, PermissionDenied
 from dashboard.extensions import db
-from dashboard.jobs import UNFINISHED, job_create, job_fail, job_handler, job_progress, job_succeed
+from dashboard.jobs import UNFINISHED, job_create, job_fail, job_progress, job_succeed
 from dashboard.models import (
     BlogPost,
     Job,
@@ -416,8 +416,9 @@ def post_generation_retry(*, job_id: str, actor: Actor, idempotency_key: str) ->
 # --- the job --------------------------------------------------------------------------------
 
 
-def _refund_failed_generation(job_id: str, error: str, actor: Actor) -> None:
-    """dashboard.jobs' on_failure hook: runs in job_fail's transaction, once per job."""
+def post_generation_refund_failed(job_id: str, error: str, actor: Actor) -> None:
+    """The post_generation kind's on_failure hook (registered by create_app): runs inside
+    ``job_fail``'s transaction, once per job, and never commits."""
     db.session.execute(
         sa.update(Job)
         .where(Job.id == job_id)
@@ -507,11 +508,10 @@ def _discard(store: MediaStore, url: str | None) -> None:
         store.delete(key)
 
 
-@job_handler(JOB_KIND, on_failure=_refund_failed_generation)
 def post_generation_run(job_id: str) -> dict[str, Any] | None:
     """The post_generation job: write the draft, draw its image, save both as an
     unpublished post. Any exception fails the job through dashboard.jobs.job_fail, which
-    refunds (see ``_refund_failed_generation``)."""
+    refunds (see ``post_generation_refund_failed``)."""
     job = db.session.get(Job, job_id)
     params = dict(job.params or {})
     user_id = job.subject_user_id
