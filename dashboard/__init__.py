@@ -26,7 +26,8 @@ def _build_config(config: str | Config | Mapping[str, Any] | None) -> Config:
 
 
 def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
-    """Build the Backoffice application.
+    """Build the Backoffice application: the one place that wires it (extensions, logging,
+    blueprints, the admin, the webhook, job kinds and commands).
 
     ``config`` is an environment name (``production``, ``development``, ``testing``), a
     Config object, or a mapping of settings applied over the environment's configuration
@@ -39,17 +40,14 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         cli,
         database,
         health,
-        jobs,
         media_views,
         observability,
-        posts_cli,
         security,
         sql_count,
-        stripe_cli,
-        support_cli,
     )
     from dashboard.extensions import db, migrate
-    from dashboard.ops import cli as ops_cli
+    from dashboard.services.stripe.gateway import install_log_scrubber
+    from dashboard.webhooks import stripe as stripe_webhooks
 
     cli.install_error_handler()
     settings = _build_config(config)
@@ -59,6 +57,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     app.config.from_object(settings)
     app.config["ENV_NAME"] = settings.ENV_NAME
     observability.init_app(app)
+    install_log_scrubber()  # keys out of the Stripe SDK's own log lines
 
     url = database.resolve_database_url(settings.DATABASE_URL, app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
@@ -75,17 +74,42 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         render_as_batch=url.get_backend_name() == "sqlite",
     )
 
-    jobs.init_app(app)
-    posts_cli.init_app(app)
+    _register_jobs(app)
     media_views.init_app(app)
     app.register_blueprint(health.bp)
     auth.init_app(app)  # sign-in, sessions, deny-by-default guard (runs before the CSRF check)
     security.init_app(app)  # CSRF on every POST, CSP and the other security headers
     admin.init_admin(app)
     sql_count.init_app(app)  # X-SQL-Statements header, with BENCH_SQL_COUNT only
-    cli.register(app)
-    ops_cli.register_cli(app)
-    support_cli.register_cli(app)
-    stripe_cli.init_app(app)
+    stripe_webhooks.init_app(app)  # POST /webhooks/stripe, signed instead of CSRF-protected
+    _register_commands(app)
     database.register_error_handlers(app)
     return app
+
+
+def _register_jobs(app: Flask) -> None:
+    """Dispatch jobs after commit, and the job kinds: kind -> the service function that
+    runs it (and what a failure gives back). Web processes and workers alike build the app
+    here, so both know every kind."""
+    from dashboard import jobs
+    from dashboard.jobs import posts as post_jobs
+    from dashboard.jobs import stripe as stripe_jobs
+    from dashboard.services.posts import generation
+    from dashboard.services.stripe import resync_jobs
+
+    jobs.init_app(app)
+    jobs.job_register(
+        generation.JOB_KIND,
+        post_jobs.post_generation_job,
+        on_failure=generation.post_generation_refund_in_job_fail,
+    )
+    jobs.job_register(resync_jobs.JOB_KIND, stripe_jobs.stripe_resync_job)
+
+
+def _register_commands(app: Flask) -> None:
+    """The ``flask`` commands, one module per noun (README's command table lists them)."""
+    from dashboard.cli import backup, demo, posts, staff, stripe, tokens, users, worker
+    from dashboard.cli import db as db_commands
+
+    for commands in (db_commands, demo, staff, users, tokens, stripe, posts, backup, worker):
+        commands.register(app)

@@ -134,6 +134,49 @@ def describe_url(url: URL | str) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def drop_everything(engine: sa.Engine) -> None:
+    """Drop every table (and, on PostgreSQL, every enum type and Backoffice's own schema)
+    in the database."""
+    metadata = sa.MetaData()
+    metadata.reflect(bind=engine)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Backoffice's own schema, with its tables, functions and migration history;
+            # first, since its tables reference the seed application's.
+            connection.exec_driver_sql(
+                f'DROP SCHEMA IF EXISTS "{backoffice_schema(connection)}" CASCADE'
+            )
+        metadata.drop_all(bind=connection)
+        if connection.dialect.name == "postgresql":
+            enum_names = (
+                connection.execute(
+                    sa.text(
+                        "SELECT t.typname FROM pg_type t "
+                        "JOIN pg_namespace n ON n.oid = t.typnamespace "
+                        "WHERE t.typtype = 'e' AND n.nspname = current_schema()"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for name in enum_names:
+                connection.execute(sa.text(f'DROP TYPE IF EXISTS "{name}" CASCADE'))
+            # Backoffice's trigger functions (all named bo_...).
+            functions = (
+                connection.execute(
+                    sa.text(
+                        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+                        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "WHERE n.nspname = current_schema() AND p.proname LIKE 'bo\\_%'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for signature in functions:
+                connection.execute(sa.text(f"DROP FUNCTION IF EXISTS {signature} CASCADE"))
+
+
 def register_error_handlers(app: Any) -> None:
     """A lost database is a 503 page that says so (with the request id), not a traceback."""
     from dashboard.observability import error_response

@@ -107,7 +107,7 @@ def build_schema(database_url: str) -> None:
     """Empty the database and build the schema with the migrations, as production does."""
     from flask_migrate import upgrade
 
-    from dashboard.cli import drop_everything
+    from dashboard.database import drop_everything
 
     app = create_app(settings_for(database_url))
     with app.app_context():

@@ -12,8 +12,8 @@ from dashboard.jobs import (
     JOB_HANDLERS,
     job_create,
     job_fail,
-    job_handler,
     job_progress,
+    job_register,
     job_succeed,
     run_pending_jobs,
 )
@@ -31,10 +31,10 @@ def failing_kind():
         calls.append((job_id, error, actor.label))
         audit_record(actor=actor, action="test.compensated", target_model="Job", target_id=job_id)
 
-    @job_handler(KIND, on_failure=hook)
     def handler(job_id: str) -> None:
         raise RuntimeError("the remote service said no")
 
+    job_register(KIND, handler, on_failure=hook)
     yield calls
     JOB_HANDLERS.pop(KIND, None)
     JOB_FAILURE_HOOKS.pop(KIND, None)

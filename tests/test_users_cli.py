@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from dashboard.extensions import db
 from dashboard.models import AuditLog, Session, User, UserModeration, UserRole, utcnow
+from dashboard.services.user_lookup import ERR_AMBIGUOUS
 from tests.factories import make_session, make_user
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
@@ -105,3 +106,15 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(runner, args, message):
     assert result.exit_code != 0
     assert message in result.output
     assert state(bob.id) == ("USER", 1, 0)
+
+
+def test_the_user_is_found_by_the_lookup_rule_of_the_pages(runner):
+    bob = customer(email="Bob@Example.com")
+    signed_out = runner.invoke(args=["users", "sign-out", " bob@example.COM ", "--reason", "r"])
+    assert signed_out.exit_code == 0, signed_out.output
+    assert state(bob.id)[1] == 0
+
+    customer(email="bob@example.com")
+    ambiguous = runner.invoke(args=["users", "ban", "BOB@EXAMPLE.COM", "--reason", "r"])
+    assert ambiguous.exit_code == 1
+    assert ERR_AMBIGUOUS.format(query="BOB@EXAMPLE.COM") in ambiguous.output

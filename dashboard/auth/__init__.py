@@ -1,8 +1,8 @@
 """Staff sign-in and sessions.
 
-- ``init_app(app)``: Flask-Login, the sign-in blueprint (``/auth/...``), the session guard
-  that runs before every request (deny unless signed in; timeouts; revocation), and the
-  ``flask setup-admin`` / ``flask staff`` commands.
+- ``init_app(app)``: Flask-Login, the sign-in blueprint (``/auth/...``) and the session
+  guard that runs before every request (deny unless signed in; timeouts; revocation). The
+  ``flask staff`` commands are in ``dashboard.cli.staff``.
 - For views and services: ``current_staff()``, ``current_role()``, ``current_actor()`` from
   ``dashboard.auth.current``; ``PUBLIC_ENDPOINTS`` from ``dashboard.auth.sessions``.
 
@@ -18,7 +18,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_login import LoginManager
 
-    from dashboard.auth import cli, sessions, views
+    from dashboard.auth import sessions, views
     from dashboard.auth.current import load_signed_in_staff
 
     login_manager = LoginManager()
@@ -31,4 +31,3 @@ def init_app(app: Flask) -> None:
     # Runs before CSRFProtect's check (registered later), so an anonymous POST is sent to
     # sign-in rather than told about tokens.
     app.before_request(sessions.guard)
-    cli.register(app)

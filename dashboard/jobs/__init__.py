@@ -7,12 +7,14 @@ Where jobs run (``JOB_RUNNER``):
 - ``inline``: collected and run by ``run_pending_jobs()``; for tests and CLI commands that
   want the result before they exit.
 
-A job kind is a function ``handler(job_id: str) -> dict | None`` registered with
-``@job_handler("kind")``; it re-reads what it needs by id and calls a service. Whatever ran
-it, ``execute_job`` records start, progress, result and error on the row.
+A job kind is a function ``handler(job_id: str) -> dict | None`` that re-reads what it needs
+by id and calls a service. ``create_app`` registers every kind with ``job_register``: this
+package is below the services (they create jobs with ``job_create``), so it never imports
+them. Whatever ran a job, ``execute_job`` records start, progress, result and error on the
+row.
 
 A kind whose creation took something that a failure must give back (a token charge)
-registers ``on_failure``: ``job_fail`` runs it in the very transaction that marks the job
+registers ``on_failure`` too: ``job_fail`` runs it in the very transaction that marks the job
 failed, guarded by the job's status, so it runs exactly once whoever notices the failure
 first (the worker, or a sweep of stuck jobs). A handler whose result must be committed
 together with the success mark calls ``job_succeed`` in its own transaction.
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 
 from dashboard.core.actor import Actor
 from dashboard.extensions import db
@@ -39,23 +41,18 @@ JOB_HANDLERS: dict[str, JobHandler] = {}
 JOB_FAILURE_HOOKS: dict[str, FailureHook] = {}
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 _PENDING_KEY = "backoffice_pending_jobs"
+# What an RQ worker calls with the job id (see dashboard.jobs.rq_entry).
+RQ_ENTRY = "dashboard.jobs.rq_entry.run_job"
 
 
-def job_handler(
-    kind: str, *, on_failure: FailureHook | None = None
-) -> Callable[[JobHandler], JobHandler]:
-    """Register ``fn`` as the handler of jobs of ``kind``, and ``on_failure`` as what
-    ``job_fail`` does, in its transaction, when a job of that kind fails."""
-
-    def register(fn: JobHandler) -> JobHandler:
-        JOB_HANDLERS[kind] = fn
-        if on_failure is None:
-            JOB_FAILURE_HOOKS.pop(kind, None)
-        else:
-            JOB_FAILURE_HOOKS[kind] = on_failure
-        return fn
-
-    return register
+def job_register(kind: str, handler: JobHandler, *, on_failure: FailureHook | None = None) -> None:
+    """Make ``handler`` run jobs of ``kind``, and ``on_failure`` what ``job_fail`` does, in
+    its transaction, when a job of that kind fails. Registering a kind again replaces it."""
+    JOB_HANDLERS[kind] = handler
+    if on_failure is None:
+        JOB_FAILURE_HOOKS.pop(kind, None)
+    else:
+        JOB_FAILURE_HOOKS[kind] = on_failure
 
 
 def job_create(
@@ -101,7 +98,7 @@ def dispatch(app: Flask, job_id: str) -> None:
         from rq import Queue
 
         Queue(app.config.get("RQ_QUEUE", "backoffice"), connection=redis_connection(app)).enqueue(
-            "dashboard.jobs.run_job", job_id, job_timeout=app.config.get("JOB_TIMEOUT", 3600)
+            RQ_ENTRY, job_id, job_timeout=app.config.get("JOB_TIMEOUT", 3600)
         )
     elif runner == "inline":
         app.extensions.setdefault("inline_jobs", []).append(job_id)
@@ -135,26 +132,6 @@ def run_pending_jobs(app: Flask | None = None) -> list[str]:
         execute_job(job_id)
         done.append(job_id)
     return done
-
-
-_worker_app: Flask | None = None
-
-
-def run_job(job_id: str) -> None:
-    """RQ's entry point: one app per worker process, one app context per job. Under
-    ``flask worker`` the jobs run inside that command's app."""
-    global _worker_app
-    if has_app_context():
-        execute_job(job_id)
-        db.session.remove()
-        return
-    if _worker_app is None:
-        from dashboard import create_app
-
-        _worker_app = create_app()
-    with _worker_app.app_context():
-        execute_job(job_id)
-        db.session.remove()
 
 
 def job_progress(job_id: str, percent: int, message: str | None = None) -> None:

@@ -1,9 +1,9 @@
 """Operations: database backups that are checked by restoring them.
 
-- ``backup``: the service functions (create, verify, restore, prune) the CLI calls.
+- ``backup``: the service functions (create, verify, restore, prune) that
+  ``dashboard.cli.backup`` (``flask backup``) calls.
 - ``archive``: file names, manifests, checksums and crash-safe writes.
 - ``postgres`` / ``sqlite``: how each backend dumps, restores and counts rows.
-- ``cli``: the ``flask backup`` command group.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from dashboard.database import drop_everything
 from dashboard.ops import BackupError
 from dashboard.ops.content import (
     Dumped,
@@ -302,8 +303,6 @@ def restore(
 def _empty(url: URL) -> None:
     """Drop everything the schema holds, in one transaction, so that tables the backup does
     not have (from a later migration) do not survive the restore."""
-    from dashboard.cli import drop_everything
-
     engine = make_engine(url)
     try:
         drop_everything(engine)

@@ -58,9 +58,6 @@ SECTION_MODELS = {
     "posts": "BlogPost",
     "history": "AuditLog",
 }
-# Longer input is no email or id; NUL would make PostgreSQL refuse the statement.
-MAX_QUERY_LENGTH = 320
-FIND_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -247,35 +244,3 @@ def customer_sections(
         rows = db.session.execute(QUERIES[name](user_id, now).limit(limit + 1)).all()
         found[name] = Section(rows=rows[:limit], limit=limit, more=len(rows) > limit)
     return found
-
-
-@dataclass(frozen=True)
-class Match:
-    id: str
-    email: str
-
-
-def customer_find(*, query: str, by_stripe_customer: bool = False) -> list[Match]:
-    """Users matching ``query`` exactly: by id, by email (case-insensitively; an exact-case
-    match alone when there is one) or, if ``by_stripe_customer``, by Stripe customer id.
-    At most ``FIND_LIMIT``; empty for blank or malformed input."""
-    query = (query or "").strip()
-    if not query or len(query) > MAX_QUERY_LENGTH or "\x00" in query:
-        return []
-    columns = sa.select(User.id, User.email)
-    found = db.session.execute(columns.where(User.id == query)).all()
-    if not found and "@" in query:
-        found = db.session.execute(
-            columns.where(sa.func.lower(User.email) == query.lower())
-            .order_by(User.email)
-            .limit(FIND_LIMIT)
-        ).all()
-        exact = [row for row in found if row.email == query]
-        found = exact or found
-    if not found and by_stripe_customer:
-        found = db.session.execute(
-            columns.join(StripeCustomer, StripeCustomer.user_id == User.id).where(
-                StripeCustomer.stripe_customer_id == query
-            )
-        ).all()
-    return [Match(row.id, row.email) for row in found]

@@ -140,7 +140,7 @@ def test_p13_the_catalog_refresh_is_queued_once_per_interval_and_runs_the_resync
 def test_p22_a_scheduled_refresh_steps_aside_and_a_requested_resync_waits(
     committed_stripe_app, fake_stripe, monkeypatch
 ):
-    from dashboard.jobs import stripe as stripe_jobs
+    from dashboard.services.stripe import resync_jobs as stripe_jobs
     from dashboard.services.stripe.resync import LOCK_KEY, stripe_resync_request
 
     build_world(fake_stripe, invoice=False)

@@ -33,9 +33,7 @@ from dashboard.auth.current import current_actor, current_role
 from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.permissions import Op, Tool, can
 from dashboard.services.customer_overview import (
-    MAX_QUERY_LENGTH,
     SECTION_MODELS,
-    customer_find,
     customer_profile,
     customer_sections,
 )
@@ -43,6 +41,7 @@ from dashboard.services.moderation import bans as moderation
 from dashboard.services.stripe.gateway import StripeSettings
 from dashboard.services.stripe.refresh import Freshness, stripe_refresh_user
 from dashboard.services.tokens import ledger as tokens
+from dashboard.services.user_lookup import user_query_plausible, users_find
 
 MAX_REASON = 1000
 ERR_FORM = "The form was incomplete or malformed; nothing was changed."
@@ -94,11 +93,6 @@ def _shown_id(user_id: str) -> str:
     return user_id.replace("\x00", "")[:100]
 
 
-def _plausible_id(user_id: str) -> bool:
-    """False for ids no user can have (PostgreSQL would refuse a NUL in a query)."""
-    return len(user_id) <= MAX_QUERY_LENGTH and "\x00" not in user_id
-
-
 def new_nonce() -> str:
     return secrets.token_urlsafe(18)
 
@@ -129,7 +123,7 @@ class CustomerView(SecureView):
         query = request.args.get("q", "").strip()
         if not query:
             return self.render("admin/customer/find.html", query="", matches=[])
-        matches = customer_find(
+        matches = users_find(
             query=query, by_stripe_customer=can(current_role(), "StripeCustomer", Op.VIEW)
         )
         if len(matches) == 1:
@@ -141,7 +135,7 @@ class CustomerView(SecureView):
     @expose("/<user_id>")
     @requires(Op.VIEW)
     def show(self, user_id: str) -> ResponseReturnValue:
-        profile = customer_profile(user_id=user_id) if _plausible_id(user_id) else None
+        profile = customer_profile(user_id=user_id) if user_query_plausible(user_id) else None
         if profile is None:
             flash(ERR_NOT_FOUND.format(user_id=_shown_id(user_id)), "warning")
             return self.render("admin/customer/find.html", query="", matches=[]), 404
@@ -196,7 +190,7 @@ class CustomerView(SecureView):
     ) -> ResponseReturnValue:
         """Validate ``form``, run ``change(form)`` -> (message, flash category), flash the
         outcome and go back to the page (to the finder if the user does not exist)."""
-        if not _plausible_id(user_id):
+        if not user_query_plausible(user_id):
             flash(moderation.ERR_USER.format(user_id=_shown_id(user_id)), "danger")
             return redirect(url_for(".index"))
         back = redirect(url_for(".show", user_id=user_id))

@@ -1,5 +1,6 @@
-"""What the Resync Stripe page shows: resync jobs as rows of a report. Read-only; queuing a
-resync is ``stripe_resync.stripe_resync_request`` and running it ``jobs.stripe``.
+"""Resync jobs: running one (``stripe_resync_run``, the ``stripe_resync`` job kind that
+``create_app`` registers) and what the Resync Stripe page shows of them, as rows of a report.
+Queuing a resync is ``resync.stripe_resync_request``.
 
 A resync job's ``result`` is ``ResyncReport.to_dict()`` (per type: created / updated /
 unchanged / deactivated / failed and the failures with their reasons; ``ok`` false when
@@ -8,15 +9,19 @@ anything failed), or ``{"skipped": reason}`` for a scheduled refresh that steppe
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from dashboard.core.errors import NotFound
+from dashboard.core.actor import Actor
+from dashboard.core.errors import Conflict, NotFound
 from dashboard.extensions import db
+from dashboard.jobs import job_progress
 from dashboard.models import Job, JobStatus
-from dashboard.services.stripe.resync import RESYNC_TYPES
+from dashboard.services.stripe.gateway import StripeSettings
+from dashboard.services.stripe.resync import RESYNC_TYPES, ResyncProgress, stripe_resync
 
 JOB_KIND = "stripe_resync"
 ERR_NOT_FOUND = "No Stripe resync job with this id."
@@ -24,6 +29,8 @@ RECENT_LIMIT = 20
 MAX_ID_LENGTH = 200
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 COUNTS = ("created", "updated", "unchanged", "deactivated", "failed")
+LOCK_ATTEMPTS = 30
+LOCK_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,39 @@ class ResyncJobState:
             return None
         result = self.job.result or {}
         return self.job.status is JobStatus.SUCCEEDED and result.get("ok", True) is not False
+
+
+def stripe_resync_run(job_id: str, *, settings: StripeSettings) -> dict[str, Any]:
+    """The ``stripe_resync`` job: a full (or ``only``) resync with live progress. A
+    scheduled refresh that finds a resync running steps aside; a requested one waits for it
+    (up to a minute), then fails with the Conflict."""
+    job = db.session.get(Job, job_id)
+    params = job.params or {}
+    actor = Actor(label=job.requested_by_label, staff_id=job.requested_by_staff_id)
+
+    def progress(step: ResyncProgress) -> None:
+        job_progress(job_id, step.percent, f"{step.phase}: {step.seen:,} read")
+
+    attempts = 0
+    while True:
+        try:
+            report = stripe_resync(
+                actor=actor,
+                settings=settings,
+                only=params.get("only"),
+                dry_run=bool(params.get("dry_run")),
+                progress=progress,
+            )
+            return report.to_dict()
+        except Conflict as exc:
+            attempts += 1
+            if params.get("scheduled"):
+                return {"skipped": exc.message}
+            if attempts >= LOCK_ATTEMPTS:
+                raise
+            # Most likely the scheduled product/price refresh: it takes seconds.
+            job_progress(job_id, 0, "waiting for the running resync to finish")
+            time.sleep(LOCK_WAIT_SECONDS)
 
 
 def _state(job: Job) -> ResyncJobState:

@@ -1,5 +1,5 @@
-"""Staff commands: ``flask setup-admin EMAIL`` (the seed's ``db:setup-admin``) and
-``flask staff create-demo`` (development only)."""
+"""Staff commands: ``flask staff setup-admin EMAIL`` (the seed's ``db:setup-admin``, also
+kept as ``flask setup-admin``) and ``flask staff create-demo`` (development only)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
-from dashboard.core.actor import Actor
-from dashboard.core.errors import BackofficeError
+from dashboard.cli import CLI_ACTOR, alias, call
 
 staff_cli = AppGroup("staff", help="Staff accounts.")
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(setup_admin)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(alias(setup_admin, "setup-admin", of="staff setup-admin"))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -27,8 +26,7 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-@click.command("setup-admin")
-@with_appcontext
+@staff_cli.command("setup-admin")
 @click.argument("email")
 @click.option(
     "--password-stdin",
@@ -48,16 +46,14 @@ def setup_admin(email: str, password_stdin: bool, with_totp: bool) -> None:
     from dashboard.services.staff.passwords import PasswordPolicy
 
     password = _read_password(password_stdin)
-    try:
-        result = staff_setup_admin(
-            email=email,
-            password=password,
-            with_totp=with_totp,
-            actor=Actor.system("cli"),
-            policy=PasswordPolicy.from_config(current_app.config),
-        )
-    except BackofficeError as exc:
-        raise click.ClickException(exc.message) from None
+    result = call(
+        staff_setup_admin,
+        email=email,
+        password=password,
+        with_totp=with_totp,
+        actor=CLI_ACTOR,
+        policy=PasswordPolicy.from_config(current_app.config),
+    )
     made = "Created" if result.created_staff else "Updated"
     user = "new user" if result.created_user else "existing user"
     click.echo(f"{made} admin {result.staff.email} ({user}).")
@@ -72,7 +68,6 @@ def setup_admin(email: str, password_stdin: bool, with_totp: bool) -> None:
 
 
 @staff_cli.command("create-demo")
-@with_appcontext
 @click.option(
     "--url",
     default="http://127.0.0.1:5000",
@@ -85,14 +80,12 @@ def create_demo(url: str) -> None:
     from dashboard.services.staff.credentials import staff_ensure_demo
     from dashboard.services.staff.passwords import PasswordPolicy
 
-    try:
-        rows = staff_ensure_demo(
-            actor=Actor.system("cli"),
-            policy=PasswordPolicy.from_config(current_app.config),
-            env_name=current_app.config["ENV_NAME"],
-        )
-    except BackofficeError as exc:
-        raise click.ClickException(exc.message) from None
+    rows = call(
+        staff_ensure_demo,
+        actor=CLI_ACTOR,
+        policy=PasswordPolicy.from_config(current_app.config),
+        env_name=current_app.config["ENV_NAME"],
+    )
     click.echo(f"Demo staff (development only) — sign in at {url.rstrip('/')}/auth/sign-in with:")
     for role, email, password in rows:
         click.echo(f"  {role.value:<8} {email:<26} {password}")

@@ -1,4 +1,5 @@
-"""``flask worker``: an RQ worker on ``REDIS_URL`` that runs Backoffice's jobs in this app.
+"""``flask worker``: an RQ worker on ``REDIS_URL`` that runs Backoffice's jobs in this app
+(through ``dashboard.jobs.rq_entry``, which finds the command's app context).
 
 It also queues the periodic product-and-price refresh (every
 ``STRIPE_CATALOG_REFRESH_INTERVAL`` seconds) while it runs, through the same jobs table;
@@ -20,6 +21,10 @@ from dashboard.jobs import redis_connection
 
 SCHEDULE_TICK_SECONDS = 30
 SCHEDULER_ACTOR = Actor.system("scheduler")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(worker)
 
 
 def _schedule(app: Flask, stop: threading.Event) -> None:
@@ -69,7 +74,3 @@ def worker(burst: bool, no_schedule: bool) -> None:
         SimpleWorker([queue], connection=connection).work(burst=burst, with_scheduler=False)
     finally:
         stop.set()
-
-
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(worker)

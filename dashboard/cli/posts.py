@@ -8,9 +8,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from dashboard.core.actor import Actor
+from dashboard.cli import CLI_ACTOR
 
 posts_cli = AppGroup("posts", help="Blog posts and their AI generation.")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(posts_cli)
 
 
 @posts_cli.command("sweep-stuck")
@@ -27,15 +31,7 @@ def sweep_stuck(minutes: int | None) -> None:
     from dashboard.services.posts.generation import posts_sweep_stuck
 
     minutes = minutes or current_app.config["POSTS_STUCK_AFTER_MINUTES"]
-    failed = posts_sweep_stuck(older_than=timedelta(minutes=minutes), actor=Actor.system("cli"))
+    failed = posts_sweep_stuck(older_than=timedelta(minutes=minutes), actor=CLI_ACTOR)
     for job_id in failed:
         click.echo(f"failed and refunded: {job_id}")
     click.echo(f"{len(failed)} stuck generation job(s) older than {minutes} minutes refunded.")
-
-
-def init_app(app: Flask) -> None:
-    """The ``flask posts`` commands, and the post_generation job handler (registered by
-    importing its module), which RQ workers need as much as the web process."""
-    import dashboard.jobs.posts  # noqa: F401
-
-    app.cli.add_command(posts_cli)

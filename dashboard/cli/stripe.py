@@ -1,6 +1,6 @@
-"""Stripe sync commands (``flask sync-stripe``, ``flask stripe ...``) and the wiring of the
-sync into the app: the webhook blueprint, the job kinds, ``flask worker`` and the scrubbing
-of keys from the SDK's log lines (``init_app``, one line in create_app)."""
+"""``flask stripe sync | replay-events``: the doors to the Stripe sync.
+
+``flask sync-stripe`` is the older name of ``flask stripe sync``, kept as an alias."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
-from dashboard.core.actor import Actor
-from dashboard.core.errors import BackofficeError
+from dashboard.cli import CLI_ACTOR, alias, call, refusals_as_one_line
 from dashboard.models import utcnow
 from dashboard.services.stripe.events import replay_default_since, stripe_events_replay
 from dashboard.services.stripe.gateway import StripeSettings, stripe_gateway
@@ -23,11 +22,15 @@ from dashboard.services.stripe.resync import (
     stripe_resync,
 )
 
-CLI_ACTOR = Actor.system("cli")
 COLUMNS = ("created", "updated", "unchanged", "deactivated", "skipped", "failed")
 EVENTS_RETENTION = timedelta(days=30)
 
 stripe_group = AppGroup("stripe", help="Stripe sync tools.")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(stripe_group)
+    app.cli.add_command(alias(sync, "sync-stripe", of="stripe sync"))
 
 
 def _print_report(report: ResyncReport) -> None:
@@ -45,7 +48,7 @@ def _print_report(report: ResyncReport) -> None:
     click.echo(f"{verb} in {report.seconds:.1f}s.")
 
 
-@click.command("sync-stripe")
+@stripe_group.command("sync")
 @click.option(
     "--only",
     default=None,
@@ -53,31 +56,24 @@ def _print_report(report: ResyncReport) -> None:
     help="Comma-separated subset of: " + ",".join(RESYNC_TYPES) + ".",
 )
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
-@with_appcontext
-def sync_stripe(only: str | None, dry_run: bool) -> None:
+@refusals_as_one_line
+def sync(only: str | None, dry_run: bool) -> None:
     """Bring the local copy of Stripe (products, prices, customers, subscriptions,
     payments) in line with Stripe. Exits non-zero if any object failed."""
     wanted = [part.strip() for part in only.split(",") if part.strip()] if only else None
-    try:
-        kinds = resync_types(wanted)
-        settings = StripeSettings.from_config(current_app.config)
-        stripe_gateway(settings)  # a configuration problem is one line, before any progress bar
-        with click.progressbar(
-            length=100, label="Syncing from Stripe", show_pos=False, item_show_func=lambda s: s
-        ) as bar:
+    kinds = resync_types(wanted)
+    settings = StripeSettings.from_config(current_app.config)
+    stripe_gateway(settings)  # a configuration problem is one line, before any progress bar
+    with click.progressbar(
+        length=100, label="Syncing from Stripe", show_pos=False, item_show_func=lambda s: s
+    ) as bar:
 
-            def progress(step: ResyncProgress) -> None:
-                bar.update(max(0, step.percent - bar.pos), f"{step.phase}: {step.seen:,}")
+        def progress(step: ResyncProgress) -> None:
+            bar.update(max(0, step.percent - bar.pos), f"{step.phase}: {step.seen:,}")
 
-            report = stripe_resync(
-                actor=CLI_ACTOR,
-                settings=settings,
-                only=kinds,
-                dry_run=dry_run,
-                progress=progress,
-            )
-    except BackofficeError as exc:
-        raise click.ClickException(exc.message) from None
+        report = stripe_resync(
+            actor=CLI_ACTOR, settings=settings, only=kinds, dry_run=dry_run, progress=progress
+        )
     _print_report(report)
     if report.failed:
         raise click.ClickException(f"{report.failed:,} object(s) failed; see above.")
@@ -98,12 +94,12 @@ def replay_events(since: datetime | None) -> None:
         raise click.ClickException("no event was ever processed here; give --since DATE")
     if since < utcnow() - EVENTS_RETENTION:
         click.echo("Note: Stripe keeps events for 30 days; older ones cannot be replayed.")
-    try:
-        report = stripe_events_replay(
-            since=since, actor=CLI_ACTOR, settings=StripeSettings.from_config(current_app.config)
-        )
-    except BackofficeError as exc:
-        raise click.ClickException(exc.message) from None
+    report = call(
+        stripe_events_replay,
+        since=since,
+        actor=CLI_ACTOR,
+        settings=StripeSettings.from_config(current_app.config),
+    )
     click.echo(
         f"{report.seen:,} event(s) since {since:%Y-%m-%d %H:%M} UTC: {report.applied:,} applied, "
         f"{report.already_processed:,} already processed, {report.failed:,} failed."
@@ -112,17 +108,3 @@ def replay_events(since: datetime | None) -> None:
         click.echo(f"FAILED {item['id']}: {item['reason']}", err=True)
     if report.failed:
         raise click.ClickException(f"{report.failed:,} event(s) failed.")
-
-
-def init_app(app: Flask) -> None:
-    """Wire the Stripe sync into the app."""
-    import dashboard.jobs.stripe  # noqa: F401 - registers the stripe_* job kinds
-    from dashboard.jobs import worker
-    from dashboard.services.stripe.gateway import install_log_scrubber
-    from dashboard.webhooks import stripe as stripe_webhooks
-
-    install_log_scrubber()
-    stripe_webhooks.init_app(app)
-    app.cli.add_command(sync_stripe)
-    app.cli.add_command(stripe_group)
-    worker.register_cli(app)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from dashboard.core.actor import Actor
-from dashboard.ops import BackupError
+from dashboard.cli import CLI_ACTOR, refusals_as_one_line
 from dashboard.ops.backup import (
     CheckReport,
     backup_create,
@@ -24,21 +21,8 @@ from dashboard.ops.backup import (
 backup = AppGroup("backup", help="Database backups that are proven to restore.")
 
 
-def register_cli(app: Flask) -> None:
+def register(app: Flask) -> None:
     app.cli.add_command(backup)
-
-
-def _refusing_with_one_line(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A BackupError ends the command with its message and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BackupError as exc:
-            raise click.ClickException(exc.message) from None
-
-    return wrapper
 
 
 def _settings() -> dict[str, Any]:
@@ -93,7 +77,7 @@ def _verify(archive: Path, jobs: int) -> None:
     help="Also restore the new backup into a scratch database and check it (before pruning).",
 )
 @click.option("--jobs", type=click.IntRange(1, 16), default=1, help="Parallel jobs for --verify.")
-@_refusing_with_one_line
+@refusals_as_one_line
 def create(directory: Path | None, keep: int | None, verify_after: bool, jobs: int) -> None:
     """Back up the database: an archive and its manifest, never a half-written file."""
     settings = _settings()
@@ -116,7 +100,7 @@ def create(directory: Path | None, keep: int | None, verify_after: bool, jobs: i
 @backup.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--jobs", type=click.IntRange(1, 16), default=1, help="Parallel restore jobs.")
-@_refusing_with_one_line
+@refusals_as_one_line
 def verify(file: Path, jobs: int) -> None:
     """Prove FILE restores: checksum, then a restore into a scratch database whose row
     counts must match the manifest. The scratch database is dropped afterwards."""
@@ -162,7 +146,7 @@ def _confirm(name: str) -> bool:
     default=1,
     help="PostgreSQL: parallel jobs; faster, but no longer one all-or-nothing transaction.",
 )
-@_refusing_with_one_line
+@refusals_as_one_line
 def restore(
     file: Path, into_url: str, force: bool, live_ok: bool, keep_owners: bool, jobs: int
 ) -> None:
@@ -170,7 +154,7 @@ def restore(
     report = backup_restore(
         archive=file,
         into_url=into_url,
-        actor=Actor.system("cli"),
+        actor=CLI_ACTOR,
         force=force,
         confirm=_confirm,
         live_database_ok=live_ok,
