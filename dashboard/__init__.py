@@ -94,14 +94,14 @@ def _register_jobs(app: Flask) -> None:
     from dashboard import jobs
     from dashboard.jobs import posts as post_jobs
     from dashboard.jobs import stripe as stripe_jobs
-    from dashboard.services.posts import generation
+    from dashboard.services.posts import generation, generation_run
     from dashboard.services.stripe import resync_jobs
 
     jobs.init_app(app)
     jobs.job_register(
         generation.JOB_KIND,
         post_jobs.post_generation_job,
-        on_failure=generation.post_generation_refund_in_job_fail,
+        on_failure=generation_run.post_generation_refund_in_job_fail,
     )
     jobs.job_register(resync_jobs.JOB_KIND, stripe_jobs.stripe_resync_job)
 

@@ -26,6 +26,8 @@ from dashboard.services.posts.generation import (
     post_character_count,
     post_generation_retry,
     post_generation_start,
+)
+from dashboard.services.posts.generation_run import (
     posts_sweep_stuck,
 )
 from dashboard.services.tokens.ledger import InsufficientTokens

@@ -8,8 +8,10 @@ from dashboard.core.errors import BackofficeError
 from dashboard.services.posts.generation import (
     ERR_EMPTY,
     post_character_count,
-    post_generation_cost,
     post_generation_preview,
+)
+from dashboard.services.posts.text import (
+    post_generation_cost,
     post_slugify,
     post_text_from_upload,
     post_unique_slug,

@@ -28,7 +28,9 @@ def register(app: Flask) -> None:
 def sweep_stuck(minutes: int | None) -> None:
     """Fail and refund generation jobs that made no progress for too long (a worker that
     died). Safe to run at any time and as often as wanted: a job is refunded once."""
-    from dashboard.services.posts.generation import posts_sweep_stuck
+    from dashboard.services.posts.generation_run import (
+        posts_sweep_stuck,
+    )
 
     minutes = minutes or current_app.config["POSTS_STUCK_AFTER_MINUTES"]
     failed = posts_sweep_stuck(older_than=timedelta(minutes=minutes), actor=CLI_ACTOR)

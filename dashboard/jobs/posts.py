@@ -7,7 +7,9 @@ from typing import Any
 from flask import current_app
 
 from dashboard.services.posts.ai import AiSettings
-from dashboard.services.posts.generation import post_generation_run
+from dashboard.services.posts.generation_run import (
+    post_generation_run,
+)
 from dashboard.services.posts.media import MediaSettings, media_store
 
 

@@ -23,6 +23,8 @@ from dashboard.services.posts.ai import ERR_NOT_CONFIGURED, ERR_TONE, TONES
 from dashboard.services.posts.generation import (
     ERR_EMPTY,
     ERR_KEY,
+)
+from dashboard.services.posts.text import (
     ERR_UPLOAD_ENCODING,
     ERR_UPLOAD_SIZE,
     ERR_UPLOAD_TYPE,

@@ -42,13 +42,11 @@ from dashboard.services.posts.ai import TONES, AiSettings, GenerationOptions
 from dashboard.services.posts.generation import (
     CHARACTERS_PER_TOKEN,
     MAX_CHARACTERS,
-    UPLOAD_MAX_BYTES,
     GenerationPreview,
     GenerationStarted,
     post_generation_preview,
     post_generation_retry,
     post_generation_start,
-    post_text_from_upload,
 )
 from dashboard.services.posts.generation_status import (
     GenerationState,
@@ -56,6 +54,10 @@ from dashboard.services.posts.generation_status import (
     post_generations_recent,
 )
 from dashboard.services.posts.render import render_markdown
+from dashboard.services.posts.text import (
+    UPLOAD_MAX_BYTES,
+    post_text_from_upload,
+)
 from dashboard.services.user_lookup import user_resolve
 
 # A form (text and fields, not the file) may hold this much: enough for any text up to

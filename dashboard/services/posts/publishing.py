@@ -25,6 +25,8 @@ from dashboard.permissions import Tool, can
 from dashboard.services.audit import audit_record
 from dashboard.services.posts.generation import (
     post_character_count,
+)
+from dashboard.services.posts.text import (
     post_slugify,
     post_text_normalise,
     post_unique_slug,
