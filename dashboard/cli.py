@@ -79,12 +79,14 @@ def drop_everything(engine: sa.Engine) -> None:
     metadata = sa.MetaData()
     metadata.reflect(bind=engine)
     with engine.begin() as connection:
-        metadata.drop_all(bind=connection)
         if connection.dialect.name == "postgresql":
-            # Backoffice's own schema, with its tables, functions and migration history.
+            # Backoffice's own schema, with its tables, functions and migration history;
+            # first, since its tables reference the seed application's.
             connection.exec_driver_sql(
                 f'DROP SCHEMA IF EXISTS "{backoffice_schema(connection)}" CASCADE'
             )
+        metadata.drop_all(bind=connection)
+        if connection.dialect.name == "postgresql":
             enum_names = (
                 connection.execute(
                     sa.text(
