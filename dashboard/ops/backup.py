@@ -384,7 +384,9 @@ def _audit_restore(actor: Actor, manifest: Manifest, target: URL) -> str:
     from dashboard.services.audit import audit_record
 
     db.engine.dispose()  # the tables were replaced: start from fresh connections
-    if not sa.inspect(db.engine).has_table("bo_audit_log"):
+    from dashboard.database import backoffice_schema
+
+    if not sa.inspect(db.engine).has_table("bo_audit_log", schema=backoffice_schema(db.engine)):
         return "Not audited: the restored revision predates Backoffice's audit trail."
     audit_record(
         actor=actor,

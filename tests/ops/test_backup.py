@@ -57,13 +57,16 @@ def contents(url: str) -> dict[str, list[tuple]]:
     engine = engine_for(url)
     try:
         metadata = sa.MetaData()
-        metadata.reflect(engine, only=CONTENT_TABLES)
+        own = "backoffice" if engine.dialect.name == "postgresql" else None
+        shared = [name for name in CONTENT_TABLES if not name.startswith("bo_")]
+        metadata.reflect(engine, only=shared)
+        metadata.reflect(engine, schema=own, only=[n for n in CONTENT_TABLES if n not in shared])
         with engine.connect() as connection:
             return {
-                name: connection.execute(
+                table.name: connection.execute(
                     sa.select(table).order_by(*table.primary_key.columns)
                 ).all()
-                for name, table in metadata.tables.items()
+                for table in metadata.tables.values()
             }
     finally:
         engine.dispose()
