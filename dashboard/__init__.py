@@ -43,6 +43,7 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
         media_views,
         observability,
         posts_cli,
+        prisma_cli,
         security,
         sql_count,
         stripe_cli,
@@ -87,5 +88,6 @@ def create_app(config: str | Config | Mapping[str, Any] | None = None) -> Flask:
     ops_cli.register_cli(app)
     support_cli.register_cli(app)
     stripe_cli.init_app(app)
+    prisma_cli.register_cli(app)
     database.register_error_handlers(app)
     return app

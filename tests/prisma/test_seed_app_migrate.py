@@ -45,7 +45,6 @@ import pytest
 from tests.prisma.conftest import (
     CONFIG,
     PRISMA_CLI,
-    SEED_SCHEMA,
     Ran,
     backoffice_app,
     run_tool,
@@ -131,7 +130,11 @@ def migrate(node_project, backoffice_database, tmp_path_factory) -> MigrateRun: 
     (migrations / "migration_lock.toml").write_text(LOCK)
 
     app = backoffice_app(url)
-    result = app.test_cli_runner().invoke(args=["prisma-additions", "--out", str(migrations)])
+    # As the seed team would: write the migration into their migrations folder and add the
+    # printed @@index lines to their schema.prisma (--schema does the editing).
+    result = app.test_cli_runner().invoke(
+        args=["prisma-additions", "--out", str(migrations), "--schema", str(schema)]
+    )
     written = sorted(
         path.parent.name for path in migrations.glob("*_backoffice_indexes/migration.sql")
     )
@@ -151,7 +154,7 @@ def migrate(node_project, backoffice_database, tmp_path_factory) -> MigrateRun: 
         "--from-url",
         url,
         "--to-schema-datamodel",
-        SEED_SCHEMA,
+        schema,
         "--script",
     )
     pulled = base / "work" / "introspected" / "schema.prisma"
@@ -166,7 +169,7 @@ def migrate(node_project, backoffice_database, tmp_path_factory) -> MigrateRun: 
         "--from-schema-datamodel",
         pulled,
         "--to-schema-datamodel",
-        SEED_SCHEMA,
+        schema,
         "--script",
     )
     run.ran["status"] = prisma("migrate-status", "migrate", "status", "--schema", schema)
@@ -208,6 +211,13 @@ def test_prisma_additions_writes_the_backoffice_indexes_migration(migrate: Migra
     assert additions.exit_code == 0 and len(additions.migrations) == 1, additions.describe()
     resolved = migrate.ran[f"resolve {additions.migrations[0]}"]
     assert resolved.returncode == 0, resolved.describe()
+    sql = (migrate.migrations / additions.migrations[0] / "migration.sql").read_text()
+    assert "CREATE INDEX IF NOT EXISTS bo_user_email_trgm_idx" in sql
+    assert sql.index("CREATE EXTENSION IF NOT EXISTS pg_trgm") < sql.index("gin_trgm_ops")
+    printed = [line.strip() for line in additions.output.splitlines() if "@@index" in line]
+    schema = migrate.schema.read_text()
+    assert printed and all(line in schema for line in printed), additions.describe()
+    assert '@@index([createdAt, id], map: "bo_post_created_at_idx")' in printed
 
 
 def test_the_init_migration_is_baselined(migrate: MigrateRun) -> None:
