@@ -108,8 +108,19 @@ def _register_jobs(app: Flask) -> None:
 
 def _register_commands(app: Flask) -> None:
     """The ``flask`` commands, one module per noun (README's command table lists them)."""
-    from dashboard.cli import backup, demo, posts, staff, stripe, tokens, users, worker
+    from dashboard.cli import backup, demo, posts, prisma, staff, stripe, tokens, users, worker
     from dashboard.cli import db as db_commands
 
-    for commands in (db_commands, demo, staff, users, tokens, stripe, posts, backup, worker):
+    for commands in (
+        db_commands,
+        demo,
+        staff,
+        users,
+        tokens,
+        stripe,
+        posts,
+        prisma,
+        backup,
+        worker,
+    ):
         commands.register(app)

@@ -213,3 +213,64 @@ def test_adopt_refuses_an_empty_database(scratch_database_url):
     result = _app(scratch_database_url).test_cli_runner().invoke(args=["db-adopt"])
     assert result.exit_code != 0
     assert "missing table User" in result.output
+
+
+def test_at_head_the_shared_tables_are_prismas_plus_only_the_indexes_prisma_additions_lists(
+    scratch_database_url,
+):
+    from dashboard.ops.prisma import added_indexes
+
+    app = _app(scratch_database_url)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    ours = _structure(scratch_database_url)
+    added = {index.name for index in added_indexes()}
+    for table in SHARED_TABLES:
+        ours[table]["indexes"] = [i for i in ours[table]["indexes"] if i[0] not in added]
+
+    prisma_url = scratch_database_url + "_prisma"
+    admin = engine_for(scratch_database_url, isolation_level="AUTOCOMMIT")
+    name = sa.engine.make_url(prisma_url).database
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        _apply_prisma_sql(prisma_url)
+        assert _structure(prisma_url) == ours
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_0012_moves_the_generation_fields_beside_the_post_and_back(scratch_database_url):
+    app = _app(scratch_database_url)
+    engine = engine_for(scratch_database_url)
+    with app.app_context():
+        upgrade(revision="0011_backoffice_schema")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO \"User\" (id, email, \"updatedAt\") VALUES ('u1', 'a@x.org', now())"
+            )
+            connection.exec_driver_sql(
+                'INSERT INTO "BlogPost" (id, user_id, title, content, original_text, '
+                "character_count, updated_at, meta_description, keywords, image_alt) VALUES "
+                "('p1', 'u1', 'T', 'C', 'O', 1, now(), 'Meta', '[\"bread\"]', 'Alt'), "
+                "('p2', 'u1', 'T2', 'C', 'O', 1, now(), NULL, NULL, NULL)"
+            )
+        upgrade()
+        with engine.connect() as connection:
+            moved = connection.exec_driver_sql(
+                "SELECT post_id, meta_description, keywords, image_alt FROM backoffice.bo_post_seo"
+            ).all()
+        assert moved == [("p1", "Meta", ["bread"], "Alt")]
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("BlogPost")}
+        assert "meta_description" not in columns
+        downgrade(revision="0011_backoffice_schema")
+        with engine.connect() as connection:
+            back = connection.exec_driver_sql(
+                'SELECT id, meta_description, keywords, image_alt FROM "BlogPost" ORDER BY id'
+            ).all()
+        assert back == [("p1", "Meta", ["bread"], "Alt"), ("p2", None, None, None)]
+        db.engine.dispose()
+    engine.dispose()

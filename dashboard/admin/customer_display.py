@@ -83,6 +83,9 @@ def _value(key: str, profile: Profile) -> str | None:
         if not profile.stripe_product_id:
             return "—"
         return f"{profile.plan_name or 'unknown product'} ({profile.stripe_product_id})"
+    if key == "tokens" and profile.tokens < 0:
+        # The seed application may take a balance below zero; Backoffice never does.
+        return f"{profile.tokens} (below zero: deductions are refused until grants cover it)"
     if key == "tokens_expires_at":
         return when(profile.tokens_expires_at) if profile.tokens_expires_at else "never"
     value = getattr(profile, key)

@@ -49,7 +49,7 @@ def load_signed_in_staff(user_id: str) -> SignedInStaff | None:
     staff = db.session.get(StaffAccount, staff_id)
     if staff is None or str(staff.session_version) != version:
         return None
-    if not staff.is_active or staff.user.role == UserRole.BANNED:
+    if not staff.is_active or staff.user is None or staff.user.role == UserRole.BANNED:
         return None
     return SignedInStaff(staff)
 

@@ -11,7 +11,7 @@ from dashboard.models.billing import (
 )
 from dashboard.models.jobs import Job, JobStatus
 from dashboard.models.moderation import UserModeration
-from dashboard.models.posts import BlogPost
+from dashboard.models.posts import BlogPost, PostSeo
 from dashboard.models.staff import STAFF_ROLE_RANK, StaffAccount, StaffRole
 from dashboard.models.stripe_sync import (
     StripeEventRecord,
@@ -58,6 +58,7 @@ __all__ = [
     "Base",
     "BlogPost",
     "MembershipStatus",
+    "PostSeo",
     "PaymentHistory",
     "Session",
     "StripeCustomer",

@@ -8,10 +8,56 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dashboard.models.base import Base, Json, Timestamp, cuid, foreign_key, unique_index, utcnow
+from dashboard.models.base import (
+    BO_TABLE_ARGS,
+    Base,
+    Json,
+    Timestamp,
+    cuid,
+    foreign_key,
+    unique_index,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from dashboard.models.users import User
+
+
+class PostSeo(Base):
+    """What post generation writes besides the post itself: meta description, keywords and
+    image alt text. A Backoffice table keyed by the post (no columns are added to the seed
+    application's BlogPost); the row goes when the post does, whoever deletes it."""
+
+    __tablename__ = "bo_post_seo"
+    __table_args__ = (BO_TABLE_ARGS,)
+
+    post_id: Mapped[str] = mapped_column(
+        sa.Text, foreign_key("BlogPost.id", ondelete="CASCADE"), primary_key=True
+    )
+    meta_description: Mapped[str | None] = mapped_column(sa.Text)
+    keywords: Mapped[list[Any] | None] = mapped_column(Json)  # primary first
+    image_alt: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class _SeoField:
+    """A BlogPost attribute stored in its ``bo_post_seo`` row: reads None without a row,
+    and a write makes the row when there is none (writing None then changes nothing), so
+    services, forms and templates use ``post.meta_description`` as if it were a column."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, post: BlogPost | None, owner: type | None = None) -> Any:
+        if post is None:
+            return self
+        return None if post.seo is None else getattr(post.seo, self.name)
+
+    def __set__(self, post: BlogPost, value: Any) -> None:
+        if post.seo is None:
+            if value is None:
+                return
+            post.seo = PostSeo()
+        setattr(post.seo, self.name, value)
 
 
 class BlogPost(Base):
@@ -55,13 +101,14 @@ class BlogPost(Base):
         "updated_at", Timestamp, nullable=False, default=utcnow, onupdate=utcnow
     )
 
-    # Backoffice's own additions (migration 0004_post_generation); nullable, so the seed
-    # application, which does not know them, keeps working.
-    meta_description: Mapped[str | None] = mapped_column("meta_description", sa.Text)
-    keywords: Mapped[list[Any] | None] = mapped_column("keywords", Json)  # primary first
-    image_alt: Mapped[str | None] = mapped_column("image_alt", sa.Text)
-
     user: Mapped[User] = relationship(back_populates="blog_posts")
+    # Backoffice's generation fields, in bo_post_seo (migration 0012).
+    seo: Mapped[PostSeo | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, single_parent=True
+    )
+    meta_description = _SeoField()
+    keywords = _SeoField()
+    image_alt = _SeoField()
 
     def __str__(self) -> str:
         return self.title

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 
 # Higher rank may act on lower rank (ban, manage); used by moderation and staff rules.
+# What stands for the e-mail of a staff account whose User the seed application deleted.
+USER_DELETED = "(user deleted)"
+
 STAFF_ROLE_RANK = {StaffRole.EDITOR: 1, StaffRole.SUPPORT: 2, StaffRole.ADMIN: 3}
 
 
@@ -30,8 +33,10 @@ class StaffAccount(Base):
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True, default=cuid)
-    user_id: Mapped[str] = mapped_column(
-        sa.Text, sa.ForeignKey("User.id", ondelete="RESTRICT", onupdate="CASCADE"), nullable=False
+    # NULL once the seed application deleted the user: the account stays, deactivated (a
+    # trigger of migration 0012; services.staff on SQLite), so its audit history reads on.
+    user_id: Mapped[str | None] = mapped_column(
+        sa.Text, sa.ForeignKey("User.id", ondelete="SET NULL", onupdate="CASCADE")
     )
     role: Mapped[StaffRole] = mapped_column(
         sa.Enum(StaffRole, native_enum=False, length=16, create_constraint=False), nullable=False
@@ -68,15 +73,15 @@ class StaffAccount(Base):
         Timestamp, nullable=False, default=utcnow, onupdate=utcnow
     )
 
-    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    user: Mapped[User | None] = relationship(lazy="joined")
 
     @property
     def email(self) -> str:
-        return self.user.email
+        return USER_DELETED if self.user is None else self.user.email
 
     @property
     def totp_enrolled(self) -> bool:
         return bool(self.totp_secret)
 
     def __str__(self) -> str:
-        return f"{self.user.email} ({self.role.value})"
+        return f"{self.email} ({self.role.value})"

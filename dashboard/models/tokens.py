@@ -29,7 +29,6 @@ class TokenLedgerEntry(Base):
         # A retried grant with the same business reference is never applied twice.
         sa.Index("bo_token_ledger_kind_reference_key", "kind", "reference", unique=True),
         sa.Index("bo_token_ledger_user_id_idx", "user_id", "id"),
-        sa.CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
         BO_TABLE_ARGS,
     )
 

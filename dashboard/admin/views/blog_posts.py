@@ -114,8 +114,12 @@ class BlogPostView(PostPublishing, BigTableView):
         "image_alt",
     )
     form_ajax_refs = {"user": UserLookup("user")}
-    # A draft may be empty for now; publishing requires content (services.publishing).
+    # A draft may be empty for now; publishing requires content (services.publishing). The
+    # generation fields live in bo_post_seo (models.posts.PostSeo): plain fields here, read
+    # from and written to the post's attributes of the same names.
     form_extra_fields = {
+        "meta_description": TextAreaField("Meta description", validators=[Length(max=300)]),
+        "image_alt": TextAreaField("Image alt text", validators=[Length(max=300)]),
         "content": TextAreaField("Content (Markdown)", validators=[Optional()]),
         "original_text": TextAreaField(
             "Original text",
@@ -131,8 +135,6 @@ class BlogPostView(PostPublishing, BigTableView):
             "validators": [Length(max=100)],
             "description": "Empty: made from the title when published. Fixed once published.",
         },
-        "meta_description": {"validators": [Length(max=300)]},
-        "image_alt": {"validators": [Length(max=300)]},
     }
     form_widget_args = {"content": {"rows": 16}, "original_text": {"rows": 6}}
 
@@ -151,7 +153,9 @@ class BlogPostView(PostPublishing, BigTableView):
 
     def get_one(self, id: Any) -> Any:
         return db.session.scalar(
-            sa.select(BlogPost).options(joinedload(BlogPost.user)).where(BlogPost.id == id)
+            sa.select(BlogPost)
+            .options(joinedload(BlogPost.user), joinedload(BlogPost.seo))
+            .where(BlogPost.id == id)
         )
 
     def on_model_change(self, form: Any, model: BlogPost, is_created: bool) -> None:

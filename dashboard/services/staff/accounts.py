@@ -40,6 +40,10 @@ ERR_OWN_ROLE = "You cannot change your own role; ask another admin."
 ERR_SELF = "You cannot do that to your own account here; use your account page."
 ERR_LAST_ADMIN = "This is the last active admin; make someone else an admin first."
 ERR_SAME_ROLE = "{email} already has the role {role}."
+ERR_USER_DELETED = (
+    "The user of this staff account was deleted in the seed application; it cannot sign in "
+    "again. Give the person a staff account on their new user instead."
+)
 
 STAFF_FIELDS = ("role", "is_active", "user_id")
 
@@ -273,6 +277,8 @@ def staff_reactivate(*, staff_id: str, actor: Actor) -> StaffAccount:
     staff = _load(staff_id)
     if staff.is_active:
         return staff
+    if staff.user_id is None:
+        raise BackofficeError(ERR_USER_DELETED)
     with unit_of_work():
         before = _snapshot(staff)
         staff.is_active = True

@@ -178,6 +178,8 @@ def _refusal(staff: StaffAccount, now: datetime) -> str | None:
     """Why this account may not sign in whatever it types, or None."""
     if not staff.is_active:
         return "deactivated"
+    if staff.user is None:
+        return "user deleted"
     if staff.user.role == UserRole.BANNED:
         return "user banned"
     if staff.locked_until is not None and staff.locked_until > now:

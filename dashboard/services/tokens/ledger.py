@@ -3,10 +3,15 @@
 Rules:
 - Every change to ``User.tokens`` is one ``bo_token_ledger`` row written in the same
   transaction, holding the delta and the balance after it; the two never disagree.
-- The new balance is checked against 0..MAX_BALANCE under a row lock on the user
-  (``user_lock``), then written by one guarded statement (``tokens = tokens + :delta`` only
-  where the result stays at or above zero), so concurrent grants and deductions on one user
-  serialise and no deduction can drive a balance below zero.
+- The new balance is checked under a row lock on the user (``user_lock``), then written by
+  one guarded statement (``tokens = tokens + :delta``, a decrease only where the result stays
+  at or above zero), so concurrent grants and deductions on one user serialise and no
+  deduction can drive a balance below zero, nor a grant above MAX_BALANCE.
+- The seed application may take a balance below zero itself (``tokens: {decrement: n}``).
+  That balance is data: it is booked as it is (an OPENING_BALANCE or CORRECTION row may be
+  negative), a deduction from it is refused with the balance in the message, and a grant is
+  added to it: a grant of N to a user at -5 books the correction to -5, then the grant, and
+  leaves -5 + N (so a small grant may leave the balance still below zero).
 - A change that carries a ``reference`` (an invoice id, a job id) is applied at most once
   per (kind, reference): retrying it returns the first entry and changes nothing.
 - Before a change, the ledger must explain the balance. A balance that predates Backoffice
@@ -42,7 +47,7 @@ from dashboard.services.users import users_lock
 
 ERR_AMOUNT = "The amount must be a whole number greater than zero."
 ERR_REASON = "A reason is required."
-ERR_INSUFFICIENT = "Cannot deduct {amount} tokens: {email} has only {balance}."
+ERR_INSUFFICIENT = "Cannot deduct {amount} tokens: the balance of {email} is {balance}."
 ERR_TOO_LARGE = "The amount is too large (at most {limit:,} tokens at once)."
 ERR_BALANCE_LIMIT = "Cannot grant {amount} tokens: {email} would exceed {limit:,} tokens."
 ERR_EXPIRY_PAST = "The new expiry date must be in the future."
@@ -162,7 +167,7 @@ def _apply(
         before = balances[change.user_id]
         after = before + change.delta
         email = users[change.user_id].email
-        if after < 0:
+        if change.delta < 0 and after < 0:
             raise InsufficientTokens(
                 ERR_INSUFFICIENT.format(amount=-change.delta, email=email, balance=before)
             )
@@ -225,7 +230,11 @@ def _write(
     table = User.__table__
     db.session.execute(
         table.update()
-        .where(table.c.id == sa.bindparam("uid"), table.c.tokens + sa.bindparam("delta") >= 0)
+        .where(
+            table.c.id == sa.bindparam("uid"),
+            # A decrease never ends below zero; an increase may (from a negative balance).
+            sa.or_(sa.bindparam("delta") >= 0, table.c.tokens + sa.bindparam("delta") >= 0),
+        )
         .values(
             tokens=table.c.tokens + sa.bindparam("delta"),
             tokensExpiresAt=sa.bindparam("expires"),
