@@ -19,7 +19,7 @@ from dashboard.models.stripe_sync import (
     StripeUnlinkedCustomer,
     StripeUserRefresh,
 )
-from dashboard.models.support import AuditRedaction, PaymentArchive, PaymentRefund
+from dashboard.models.support import PaymentRefund
 from dashboard.models.tokens import LedgerKind, TokenLedgerEntry
 from dashboard.models.users import (
     Account,
@@ -50,8 +50,6 @@ __all__ = [
     "STAFF_ROLE_RANK",
     "Account",
     "AuditLog",
-    "AuditRedaction",
-    "PaymentArchive",
     "PaymentRefund",
     "Job",
     "JobStatus",
