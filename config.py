@@ -160,6 +160,8 @@ class Config:
         self.STRIPE_REFRESH_MAX_AGE = env_int("STRIPE_REFRESH_MAX_AGE", 600)
         self.STRIPE_REFRESH_TIMEOUT = env_int("STRIPE_REFRESH_TIMEOUT", 3)
         self.STRIPE_CATALOG_REFRESH_INTERVAL = env_int("STRIPE_CATALOG_REFRESH_INTERVAL", 300)
+        # The largest refund SUPPORT may make, in the currency's smallest unit (cents).
+        self.SUPPORT_REFUND_LIMIT = env_int("SUPPORT_REFUND_LIMIT", 5000)
         self._init_security()
 
     def _init_security(self) -> None:

@@ -38,6 +38,9 @@ class Tool(StrEnum):
     CHANGE_ROLE = "change_role"  # edit User.role directly (with a reason)
     REPLAY_WEBHOOKS = "replay_webhooks"
     VIEW_DASHBOARD = "view_dashboard"
+    REFUND_PAYMENT = "refund_payment"  # SUPPORT up to SUPPORT_REFUND_LIMIT (services check)
+    CANCEL_SUBSCRIPTION = "cancel_subscription"  # cancel or resume
+    DATA_REQUESTS = "data_requests"  # export (SUPPORT too) and erase (ADMIN: ERASE_ROLES)
 
 
 MODELS = (
@@ -117,10 +120,18 @@ TOOL_GRANTS: dict[StaffRole, frozenset[Tool]] = {
             Tool.ADJUST_TOKENS,
             Tool.REVOKE_SESSIONS,
             Tool.VIEW_DASHBOARD,
+            Tool.REFUND_PAYMENT,
+            Tool.CANCEL_SUBSCRIPTION,
+            Tool.DATA_REQUESTS,
         }
     ),
     StaffRole.EDITOR: frozenset({Tool.GENERATE_POST, Tool.PUBLISH_POST, Tool.VIEW_DASHBOARD}),
 }
+
+# Roles with the DATA_REQUESTS tool that may also erase (the others may only export).
+ERASE_ROLES = frozenset({StaffRole.ADMIN})
+# Roles whose refunds are capped at SUPPORT_REFUND_LIMIT (larger ones need an ADMIN).
+REFUND_LIMITED_ROLES = frozenset({StaffRole.SUPPORT})
 
 # Columns a role may see where it may not see everything (others: the view's allowlist).
 VISIBLE_FIELDS: dict[tuple[StaffRole, str], frozenset[str]] = {
@@ -198,6 +209,22 @@ def matrix_rows() -> list[tuple[str, dict[StaffRole, list[str]]]]:
 
 
 ERR_NOT_ALLOWED = "Your role ({role}) may not use the {tool} tool."
+
+
+def may_erase(role: StaffRole | str | None) -> bool:
+    """May ``role`` erase a customer's data (the system may, see ``require_erase``)?"""
+    staff_role = _role(role)
+    return staff_role in ERASE_ROLES and can(staff_role, Tool.DATA_REQUESTS)
+
+
+ERR_ERASE = "Your role ({role}) may export a customer's data but not erase it."
+
+
+def require_erase(actor: Actor) -> None:
+    """Raise PermissionDenied unless ``actor`` may erase a customer's data."""
+    require_tool(actor, Tool.DATA_REQUESTS)
+    if not actor.is_system and not may_erase(actor.role):
+        raise PermissionDenied(ERR_ERASE.format(role=actor.role or "none"))
 
 
 def require_tool(actor: Actor, tool: Tool) -> None:

@@ -19,6 +19,7 @@ from dashboard.models.stripe_sync import (
     StripeUnlinkedCustomer,
     StripeUserRefresh,
 )
+from dashboard.models.support import PaymentRefund
 from dashboard.models.tokens import LedgerKind, TokenLedgerEntry
 from dashboard.models.users import (
     Account,
@@ -49,6 +50,7 @@ __all__ = [
     "STAFF_ROLE_RANK",
     "Account",
     "AuditLog",
+    "PaymentRefund",
     "Job",
     "JobStatus",
     "LedgerKind",

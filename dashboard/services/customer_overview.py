@@ -27,6 +27,7 @@ from dashboard.models import (
     AuditLog,
     BlogPost,
     PaymentHistory,
+    PaymentRefund,
     Session,
     StaffAccount,
     StripeCustomer,
@@ -38,6 +39,7 @@ from dashboard.models import (
     UserSubscription,
     utcnow,
 )
+from dashboard.services.stripe.mapping import REFUND_COUNTED
 
 # Rows shown per section, and the model whose VIEW permission a section needs.
 SECTION_LIMITS = {
@@ -156,9 +158,22 @@ def _payments(user_id: str, now: datetime) -> sa.Select[Any]:
             PaymentHistory.currency,
             PaymentHistory.status,
             PaymentHistory.created_at,
+            _refunded().label("refunded"),
         )
         .where(PaymentHistory.user_id == user_id)
         .order_by(PaymentHistory.created_at.desc(), PaymentHistory.id.desc())
+    )
+
+
+def _refunded() -> sa.ScalarSelect[Any]:
+    """What each payment has had refunded (its Stripe refunds that count)."""
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(PaymentRefund.amount), 0))
+        .where(
+            PaymentRefund.stripe_payment_intent_id == PaymentHistory.stripe_payment_intent_id,
+            PaymentRefund.status.in_(REFUND_COUNTED),
+        )
+        .scalar_subquery()
     )
 
 

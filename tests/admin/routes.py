@@ -21,6 +21,8 @@ URL_ARGUMENTS = {
     "key": "2026/01/missing-0123456789abcdef.png",
     "job_id": "missing-job-0123456789",
     "user_id": "no-such-user",
+    "payment_id": "no-such-payment",
+    "subscription_id": "no-such-subscription",
 }
 
 

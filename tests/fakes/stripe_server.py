@@ -12,6 +12,9 @@ Faults are injected per path prefix (``inject``): an HTTP status with or without
 ``Stripe-Should-Retry``, and/or a delay. ``on_request`` runs a callback after a response was
 computed and before it is sent, so a test can change the world "while Stripe answers".
 
+Writes (``stripe_writes``): refunds, subscription update and cancel. A write with an
+``Idempotency-Key`` seen before is answered with the first answer, as Stripe does.
+
 The server binds 127.0.0.1 on an ephemeral port and runs in a daemon thread (``start``).
 """
 
@@ -29,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import stripe_objects as shapes
+from tests.fakes import stripe_writes as writes
 
 API_VERSION = "2026-10-28.endive"
 KINDS = {  # URL segment -> id prefix
@@ -40,6 +44,7 @@ KINDS = {  # URL segment -> id prefix
     "payment_intents": "pi",
     "charges": "ch",
     "invoice_payments": "inpay",
+    "refunds": "re",
     "events": "evt",
 }
 PREFIX_KIND = {prefix: kind for kind, prefix in KINDS.items()}
@@ -100,6 +105,7 @@ class FakeStripe:
         self.hooks: list[tuple[str, Callable[[], None]]] = []
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.record_requests = True
+        self.idempotent: dict[str, tuple[int, Any]] = {}  # Idempotency-Key -> first answer
         self._ids = itertools.count(1)
         self._clock = int(time.time()) - 86400
         self._server: ThreadingHTTPServer | None = None
@@ -233,7 +239,7 @@ class FakeStripe:
         if isinstance(expand, str):
             expand = [expand]
         if method != "GET":
-            return _error(405, "invalid_request_error", "The fake only reads.")
+            return writes.handle_write(self, method, parts, params)
         if len(parts) == 2:
             return 200, self._list(kind, params, expand)
         object_id = parts[2]
@@ -255,9 +261,14 @@ class FakeStripe:
     def _matches(self, kind: str, obj: dict, params: dict[str, Any]) -> bool:
         if "active" in params and obj.get("active") != (params["active"] == "true"):
             return False
-        for key in ("customer", "product", "invoice", "subscription", "email"):
+        for key in ("customer", "product", "invoice", "subscription", "email", "payment_intent"):
             if key in params and obj.get(key) != params[key]:
                 return False
+        wanted_payment = params.get("payment")
+        if isinstance(wanted_payment, dict) and any(
+            (obj.get("payment") or {}).get(k) != v for k, v in wanted_payment.items()
+        ):
+            return False
         if kind == "subscriptions":
             status = params.get("status")
             if status is None and obj["status"] in HIDDEN_SUBSCRIPTION_STATUSES:
@@ -320,6 +331,9 @@ class FakeStripe:
             def do_POST(self) -> None:  # noqa: N802
                 fake._serve(self, "POST")
 
+            def do_DELETE(self) -> None:  # noqa: N802
+                fake._serve(self, "DELETE")
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(
@@ -334,10 +348,11 @@ class FakeStripe:
 
     def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
+        raw = handler.rfile.read(length).decode() if length else ""
         split = urlsplit(handler.path)
         params = _parse_query(split.query)
+        params.update(_parse_query(raw))  # a POST's form-encoded parameters
+        key = handler.headers.get("Idempotency-Key") if method != "GET" else None
         if self.record_requests:
             with self.lock:
                 self.requests.append((method, split.path, params))
@@ -346,6 +361,7 @@ class FakeStripe:
             given = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
             # Like a careless server, echo the key: Backoffice must scrub it.
             status, body = _error(401, "invalid_request_error", f"Invalid API Key: {given}")
+            fault = None
         else:
             fault = self._take_fault(method, split.path)
             if fault and fault.delay:
@@ -359,8 +375,13 @@ class FakeStripe:
                 )
                 if fault.should_retry is not None:
                     headers["Stripe-Should-Retry"] = fault.should_retry
+            elif key and key in self.idempotent:
+                status, body = self.idempotent[key]  # a replay: Stripe's first answer
+                headers["Idempotent-Replayed"] = "true"
             else:
                 status, body = self.handle(method, split.path, params)
+                if key and status < 500:
+                    self.idempotent[key] = (status, body)
         payload = json.dumps(body).encode()
         for hook in list(self.hooks):
             if split.path.startswith(hook[0]):

@@ -29,6 +29,7 @@ from dashboard.admin.base import SecureView
 from dashboard.admin.customer_display import money, price, shown_fields, when
 from dashboard.admin.links import model_details_url
 from dashboard.admin.user_lists import user_list_url
+from dashboard.admin.views.customer_money import MoneyActions, cancel_form, dashboard_link
 from dashboard.auth.current import current_actor, current_role
 from dashboard.core.errors import BackofficeError, NotFound
 from dashboard.permissions import Op, Tool, can
@@ -110,8 +111,9 @@ def _form_problem(form: FlaskForm) -> str:
     return ERR_FORM
 
 
-class CustomerView(SecureView):
-    """Find a customer (``index``), their page (``show``) and its four actions."""
+class CustomerView(MoneyActions, SecureView):
+    """Find a customer (``index``), their page (``show``), its four actions and the money
+    actions of ``customer_money`` (refund, cancel / resume)."""
 
     permission_model = "User"
 
@@ -162,8 +164,18 @@ class CustomerView(SecureView):
             when=when,
             may={
                 name: self.allowed(name)
-                for name in ("ban", "unban", "sign_out", "adjust_tokens", "stripe_sync")
+                for name in (
+                    "ban",
+                    "unban",
+                    "sign_out",
+                    "adjust_tokens",
+                    "stripe_sync",
+                    "refund",
+                    "cancel",
+                )
             },
+            stripe_link=dashboard_link,
+            cancel_form=cancel_form,
             may_generate=can(role, Tool.GENERATE_POST),
             stripe_on=StripeSettings.from_config(current_app.config).configured,
             freshness=freshness,

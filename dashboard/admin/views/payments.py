@@ -14,7 +14,14 @@ from dashboard.admin.filters import choice_filter, date_filters, flatten, id_fil
 from dashboard.admin.listing import SearchColumn, user_email
 from dashboard.models import PaymentHistory
 
-PAYMENT_STATUSES = ("succeeded", "failed", "refunded", "pending", "canceled")
+PAYMENT_STATUSES = (
+    "succeeded",
+    "failed",
+    "refunded",
+    "partially_refunded",
+    "pending",
+    "canceled",
+)
 
 
 class PaymentView(BigMirrorView):

@@ -4,10 +4,12 @@ Rules:
 - Key, API base, timeout and retries come from ``StripeSettings``, which the door builds
   from the app's configuration (``StripeSettings.from_config``); a live key outside
   production, or a test key in production, is refused (``config.stripe_key_problem``).
-- Only reads go through here (lists and retrievals), so retrying is always safe. Backoff is
-  ours, exponential with full jitter: on 429 (rate limits and lock contention), 409, 5xx and
-  connection errors, unless Stripe answers ``Stripe-Should-Retry: false``; ``true`` makes
-  any status retryable. The SDK's own retries are off so the two never multiply.
+- Reads (lists, retrievals) and the few writes support makes (``write``: refunds,
+  subscription changes), each write with an idempotency key that every retry reuses, so
+  retrying is always safe. Backoff is ours, exponential with full jitter: on 429 (rate
+  limits and lock contention), 409, 5xx and connection errors, unless Stripe answers
+  ``Stripe-Should-Retry: false``; ``true`` makes any status retryable.
+  The SDK's own retries are off so the two never multiply.
 - Every object is handed on as a plain dict with ``fetched_at``: the time in
   microseconds, taken before the request left, that the sync uses to order writes.
 - No key or webhook secret ever reaches a log line, an exception message or a page:
@@ -38,6 +40,13 @@ ERR_UNAVAILABLE = "Stripe did not answer ({detail}); try again later."
 ERR_REQUEST = "Stripe refused the request: {detail}"
 ERR_SIGNATURE = "The Stripe-Signature header does not match the payload."
 ERR_NO_SECRET = "No webhook secret is configured (STRIPE_WEBHOOK_SECRETS)."
+ERR_RATE_LIMITED = "Stripe is rate-limiting requests right now; wait a minute and try again."
+ERR_MISSING = "Stripe has no such object: {detail}"
+# Refusals a person can act on, by Stripe's error code.
+CODE_MESSAGES = {
+    "charge_already_refunded": "Stripe says this payment is already fully refunded.",
+    "amount_too_large": "Stripe refused: the amount is more than what is left to refund.",
+}
 PAGE_SIZE = 100
 MAX_DELAY_SECONDS = 20.0
 RESOURCES = (
@@ -48,6 +57,8 @@ RESOURCES = (
     "invoices",
     "payment_intents",
     "charges",
+    "refunds",
+    "invoice_payments",
     "events",
 )
 _SECRET_PATTERN = re.compile(r"\b(?:[sr]k|pk)_(?:live|test)_\w+|\bwhsec_\w+")
@@ -118,6 +129,11 @@ class StripeSettings:
     def configured(self) -> bool:
         """Whether a key is configured: pages say "not configured" instead of calling Stripe."""
         return bool(self.secret_key)
+
+    @property
+    def livemode(self) -> bool:
+        """Whether the key is a live one (links go to Stripe's live dashboard)."""
+        return bool(self.secret_key and self.secret_key.startswith(LIVE_KEY_PREFIXES))
 
 
 def scrub(text: str) -> str:
@@ -253,7 +269,11 @@ class Gateway:
     def _raise(exc: stripe.StripeError) -> None:
         detail = _describe(exc)
         if exc.code == "resource_missing":
-            raise StripeObjectMissing(ERR_REQUEST.format(detail=detail)) from None
+            raise StripeObjectMissing(ERR_MISSING.format(detail=detail)) from None
+        if exc.code in CODE_MESSAGES:
+            raise StripeRequestFailed(CODE_MESSAGES[exc.code]) from None
+        if exc.http_status == 429:
+            raise StripeUnavailable(ERR_RATE_LIMITED) from None
         if _retryable(exc) or isinstance(exc, stripe.APIConnectionError):
             raise StripeUnavailable(ERR_UNAVAILABLE.format(detail=detail)) from None
         raise StripeRequestFailed(ERR_REQUEST.format(detail=detail)) from None
@@ -277,6 +297,20 @@ class Gateway:
         if data.get("deleted"):
             return Fetched(object_id, None, fetched_at)
         return Fetched(object_id, data, fetched_at)
+
+    def write(
+        self, method: str, path: str, params: dict[str, Any], *, idempotency_key: str
+    ) -> Fetched:
+        """POST or DELETE ``path`` (e.g. ``/v1/refunds``) with ``idempotency_key``: every
+        retry, and every later call with the same key, is answered with the first answer,
+        so the change is applied once. ``fetched_at`` is taken before the request left."""
+        fetched_at = now_micros()
+        response = self._call(
+            lambda: self._client.raw_request(
+                method, path, idempotency_key=idempotency_key, **params
+            )
+        )
+        return Fetched(response.data.get("id", ""), response.data, fetched_at)
 
     def _page(self, resource: str, params: dict[str, Any]) -> tuple[Page, bool]:
         fetched_at = now_micros()

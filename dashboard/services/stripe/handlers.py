@@ -19,6 +19,7 @@ from dashboard.core.errors import BackofficeError
 from dashboard.models import StripePrice, StripeProduct
 from dashboard.services.stripe.gateway import Gateway
 from dashboard.services.stripe.mapping import ref_id
+from dashboard.services.stripe.refunds import stripe_payment_sync_in_transaction
 from dashboard.services.stripe.store import TypeReport
 from dashboard.services.stripe.sync import (
     stripe_customers_upsert,
@@ -130,8 +131,12 @@ def on_payment_intent(gateway: Gateway, event: dict[str, Any], actor: Actor) -> 
     return _payment_intent(gateway, _object_id(event))
 
 
-def on_charge(gateway: Gateway, event: dict[str, Any], actor: Actor) -> str:
-    return _payment_intent(gateway, _object_id(event, "payment_intent"))
+def on_refund(gateway: Gateway, event: dict[str, Any], actor: Actor) -> str:
+    """``charge.refunded`` and ``refund.*`` (both carry ``payment_intent``): the payment and
+    all its refunds re-read, as the refund request itself does."""
+    intent_id = _object_id(event, "payment_intent")
+    report = stripe_payment_sync_in_transaction(gateway=gateway, intent_id=intent_id)
+    return _outcome("payment intent", intent_id, report)
 
 
 def _for(types: str, handler: Handler) -> dict[str, Handler]:
@@ -162,5 +167,5 @@ EVENT_HANDLERS: dict[str, Handler] = {
         "payment_intent.processing",
         on_payment_intent,
     ),
-    **_for("charge.refunded", on_charge),
+    **_for("charge.refunded refund.created refund.updated refund.failed", on_refund),
 }

@@ -17,6 +17,9 @@ from typing import Any
 
 # PaymentHistory.status values the seed application uses, plus the in-between ones.
 PAID, FAILED, REFUNDED, CANCELED, PENDING = "succeeded", "failed", "refunded", "canceled", "pending"
+PARTIALLY_REFUNDED = "partially_refunded"
+# Refund statuses that count towards what a payment has had refunded.
+REFUND_COUNTED = ("succeeded", "pending", "requires_action")
 
 
 class MappingError(ValueError):
@@ -102,12 +105,36 @@ def subscription_period(obj: dict[str, Any]) -> tuple[datetime, datetime]:
     return ts(start), ts(end)  # type: ignore[return-value]
 
 
+def plan_as_price(plan: dict[str, Any]) -> dict[str, Any]:
+    """A legacy ``plan`` (API versions before prices) as the recurring price it is: a plan
+    is always recurring, its amount is ``amount`` and its interval is top-level."""
+    if plan.get("object") == "price" or "recurring" in plan:
+        return plan
+    return {
+        "id": plan.get("id"),
+        "object": "price",
+        "product": plan.get("product"),
+        "unit_amount": plan.get("amount"),
+        "currency": plan.get("currency"),
+        "recurring": {
+            "interval": plan.get("interval"),
+            "interval_count": plan.get("interval_count") or 1,
+        },
+        "type": "recurring",
+        "active": plan.get("active", True),
+    }
+
+
 def subscription_price(obj: dict[str, Any]) -> dict[str, Any]:
-    """The first item's price (the plan); items embed the full price object."""
+    """The first item's price; items embed the full price object. Items of older API
+    versions carry a ``plan`` instead (or only the subscription does): mirrored as the
+    recurring price it is."""
     items = (obj.get("items") or {}).get("data") or []
-    price = items[0].get("price") if items else None
-    if price is None:
-        price = obj.get("plan")  # very old shapes
+    first = items[0] if items else {}
+    price = first.get("price")
+    if not isinstance(price, dict):
+        plan = first.get("plan") or obj.get("plan")
+        price = plan_as_price(plan) if isinstance(plan, dict) else price
     if not isinstance(price, dict) or not price.get("id"):
         raise MappingError(f"subscription {obj.get('id')} has no price")
     return price
@@ -184,15 +211,16 @@ def invoice_payments(invoice: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def payment_intent_row(intent: dict[str, Any]) -> dict[str, Any]:
-    """PaymentHistory row (without ``user_id``) for a payment intent; a refunded charge
-    makes it "refunded"."""
+    """PaymentHistory row (without ``user_id``) for a payment intent; a fully refunded
+    charge makes it "refunded", a partly refunded one "partially_refunded"."""
     status = intent.get("status")
     charge = intent.get("latest_charge")
     if status == "succeeded":
-        refunded = isinstance(charge, dict) and bool(
-            charge.get("refunded") or charge.get("amount_refunded")
-        )
-        status = REFUNDED if refunded else PAID
+        status = PAID
+        if isinstance(charge, dict) and charge.get("refunded"):
+            status = REFUNDED
+        elif isinstance(charge, dict) and charge.get("amount_refunded"):
+            status = PARTIALLY_REFUNDED
     elif status == "requires_payment_method":
         status = (
             FAILED if intent.get("last_payment_error") or intent.get("latest_charge") else PENDING
@@ -238,3 +266,18 @@ def invoice_grant(invoice: dict[str, Any]) -> InvoiceGrant:
         period_end=period_end,
         paid=invoice.get("status") == "paid",
     )
+
+
+def refund_row(refund: dict[str, Any]) -> dict[str, Any]:
+    """bo_payment_refund row for a Stripe refund."""
+    intent = ref_id(refund.get("payment_intent"))
+    if not refund.get("id") or not intent:
+        raise MappingError(f"refund {refund.get('id')} has no payment intent")
+    return {
+        "stripe_refund_id": refund["id"],
+        "stripe_payment_intent_id": intent,
+        "amount": int(refund.get("amount") or 0),
+        "currency": refund.get("currency") or "",
+        "status": refund.get("status") or PENDING,
+        "created_at": ts(refund.get("created")),
+    }

@@ -40,6 +40,7 @@ from dashboard.services.membership import membership_recompute_many_in_transacti
 from dashboard.services.stripe.customers import link_customers
 from dashboard.services.stripe.gateway import Gateway
 from dashboard.services.stripe.mapping import (
+    PARTIALLY_REFUNDED,
     REFUNDED,
     InvoiceGrant,
     MappingError,
@@ -102,9 +103,12 @@ SUBSCRIPTIONS = TableSpec(
 
 
 def _sticky_refund(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
-    # A refund is final on Stripe, and invoice listings do not carry it: never undo it.
-    if stored.get("status") == REFUNDED:
-        return {**incoming, "status": REFUNDED}
+    # A refund is final on Stripe, and invoice listings do not carry it: never undo it (a
+    # partial one only gives way to a full one).
+    if stored.get("status") == REFUNDED or (
+        stored.get("status") == PARTIALLY_REFUNDED and incoming.get("status") != REFUNDED
+    ):
+        return {**incoming, "status": stored["status"]}
     return incoming
 
 
@@ -115,7 +119,14 @@ PAYMENTS = TableSpec(
     insert_only=("id", "created_at"),
     normalise=_sticky_refund,
     update_sql=lambda table, excluded: {
-        "status": sa.case((table.c.status == REFUNDED, table.c.status), else_=excluded.status)
+        "status": sa.case(
+            (table.c.status == REFUNDED, table.c.status),
+            (
+                sa.and_(table.c.status == PARTIALLY_REFUNDED, excluded.status != REFUNDED),
+                table.c.status,
+            ),
+            else_=excluded.status,
+        )
     },
 )
 
