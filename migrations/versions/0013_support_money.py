@@ -2,7 +2,7 @@
 Backoffice's schema.
 
 Revision ID: 0013_support_money
-Revises: 0011_backoffice_schema
+Revises: 0012_live_beside_seed
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013_support_money"
-down_revision = "0011_backoffice_schema"
+down_revision = "0012_live_beside_seed"
 branch_labels = None
 depends_on = None
 
