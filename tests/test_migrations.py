@@ -67,14 +67,8 @@ def _app(url: str):
     return create_app(settings_for(url))
 
 
-def test_first_revision_creates_exactly_what_prisma_creates(scratch_database_url, tmp_path):
-    app = _app(scratch_database_url)
-    with app.app_context():
-        upgrade(revision="0001_prisma_schema")
-        db.engine.dispose()
-    ours = _structure(scratch_database_url)
-
-    # Build the same schema from Prisma's own SQL in a second database and compare.
+def _prisma_structure(scratch_database_url: str) -> dict:
+    """The structure Prisma's own SQL builds, in a second scratch database beside this one."""
     prisma_url = scratch_database_url + "_prisma"
     admin = engine_for(scratch_database_url, isolation_level="AUTOCOMMIT")
     name = sa.engine.make_url(prisma_url).database
@@ -82,11 +76,21 @@ def test_first_revision_creates_exactly_what_prisma_creates(scratch_database_url
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         _apply_prisma_sql(prisma_url)
-        assert _structure(prisma_url) == ours
+        return _structure(prisma_url)
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_first_revision_creates_exactly_what_prisma_creates(scratch_database_url, tmp_path):
+    app = _app(scratch_database_url)
+    with app.app_context():
+        upgrade(revision="0001_prisma_schema")
+        db.engine.dispose()
+    ours = _structure(scratch_database_url)
+    # The same schema built from Prisma's own SQL.
+    assert _prisma_structure(scratch_database_url) == ours
 
 
 def test_upgrade_downgrade_base_upgrade_round_trip(scratch_database_url):
@@ -229,18 +233,7 @@ def test_at_head_the_shared_tables_are_prismas_plus_only_the_indexes_prisma_addi
     for table in SHARED_TABLES:
         ours[table]["indexes"] = [i for i in ours[table]["indexes"] if i[0] not in added]
 
-    prisma_url = scratch_database_url + "_prisma"
-    admin = engine_for(scratch_database_url, isolation_level="AUTOCOMMIT")
-    name = sa.engine.make_url(prisma_url).database
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        _apply_prisma_sql(prisma_url)
-        assert _structure(prisma_url) == ours
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    assert _prisma_structure(scratch_database_url) == ours
 
 
 def test_0012_moves_the_generation_fields_beside_the_post_and_back(scratch_database_url):
